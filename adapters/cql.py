@@ -1,0 +1,84 @@
+"""cassandra-driver on asyncio: connect off the loop, and await ResponseFutures from the loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from cassandra import ConsistencyLevel
+from cassandra.cluster import Cluster, ExecutionProfile, EXEC_PROFILE_DEFAULT, ResponseFuture, Session
+from cassandra.policies import RoundRobinPolicy
+from cassandra.query import PreparedStatement, dict_factory
+
+from pipeline.settings import Settings
+
+
+async def connect(settings: Settings, keyspace: str | None = None) -> tuple[Cluster, Session]:
+    """Connect (blocking in the driver, so in a thread). One node locally: LOCAL_ONE is quorum."""
+    profile = ExecutionProfile(
+        load_balancing_policy=RoundRobinPolicy(),
+        consistency_level=ConsistencyLevel.LOCAL_QUORUM,
+        request_timeout=10,
+        row_factory=dict_factory,
+    )
+    cluster = Cluster(
+        list(settings.cassandra_hosts), port=settings.cassandra_port, protocol_version=5,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile}, connect_timeout=10,
+    )
+    session = await asyncio.to_thread(cluster.connect, keyspace)
+    return cluster, session
+
+
+async def prepare(session: Session, cql: str) -> PreparedStatement:
+    stmt = await asyncio.to_thread(session.prepare, cql)
+    stmt.is_idempotent = True  # every statement here is an upsert/delete by natural key
+    return stmt
+
+
+def _bridge(rf: ResponseFuture) -> asyncio.Future[Any]:
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[Any] = loop.create_future()
+
+    def ok(rows: Any) -> None:
+        loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(rows))
+
+    def err(exc: BaseException) -> None:
+        loop.call_soon_threadsafe(lambda: fut.done() or fut.set_exception(exc))
+
+    rf.add_callbacks(ok, err)
+    return fut
+
+
+async def execute(session: Session, stmt: Any, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+    """One page of rows (enough for every statement with a LIMIT or a primary-key lookup)."""
+    rf = session.execute_async(stmt, params)
+    rows = await _bridge(rf)
+    return list(rows) if rows is not None else []
+
+
+async def execute_many(session: Session, stmt: PreparedStatement, params: Sequence[Sequence[Any]],
+                       concurrency: int = 64) -> None:
+    """Run one prepared statement for many parameter rows, at most `concurrency` in flight."""
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(p: Sequence[Any]) -> None:
+        async with sem:
+            await _bridge(session.execute_async(stmt, p))
+
+    await asyncio.gather(*(one(p) for p in params))
+
+
+async def pages(session: Session, stmt: PreparedStatement, params: Sequence[Any],
+                page_size: int) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every page of a query's result, fetched one round trip at a time."""
+    paging_state = None
+    while True:
+        bound = stmt.bind(params)
+        bound.fetch_size = page_size
+        rf = session.execute_async(bound, paging_state=paging_state)
+        rows = await _bridge(rf)  # the callback delivers exactly this page's rows
+        yield list(rows) if rows else []
+        if not rf.has_more_pages:
+            return
+        paging_state = rf._paging_state  # noqa: SLF001 - the driver's resume token for this query

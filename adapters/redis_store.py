@@ -1,0 +1,92 @@
+"""Home timelines in Redis: capped sorted sets that are either complete or absent.
+
+    tl:{user_id}   ZSET  member = tweet id (decimal)   score = tweet's epoch ms (exact in a double)
+                   plus the sentinel member "-" at score 0, written when the timeline is built.
+
+A timeline key exists only once it was built from Cassandra (rebuild) and then holds the
+sentinel; fan-out appends only to timelines that exist (one Lua call per reader, pipelined), so a
+push can never create a partial timeline that a reader would mistake for a full one. A missing key
+(never read, evicted, FLUSHALL) is rebuilt on the next read. Score = ms, not the snowflake: a
+double holds integers only up to 2^53 and snowflakes are 63 bits (DESIGN.md decision 7).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+import redis.asyncio as aioredis
+
+from pipeline import timeline
+from pipeline.snowflake import timestamp_ms
+
+SENTINEL = "-"
+
+# KEYS[1] timeline; ARGV[1] cap; then score/member pairs. Appends and trims only if built.
+_PUSH_IF_BUILT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for i = 2, #ARGV, 2 do redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('ZREMRANGEBYRANK', KEYS[1], 1, -(tonumber(ARGV[1]) + 2))
+return 1
+"""
+
+
+def timeline_key(user_id: int) -> str:
+    return f"tl:{user_id}"
+
+
+class TimelineCache:
+    def __init__(self, client: aioredis.Redis, cap: int) -> None:
+        self.redis = client
+        self.cap = cap
+        self._push = client.register_script(_PUSH_IF_BUILT)
+
+    @classmethod
+    def from_url(cls, url: str, cap: int) -> TimelineCache:
+        return cls(aioredis.Redis.from_url(url, decode_responses=True), cap)
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+    async def push(self, entries: Iterable[tuple[int, int]]) -> int:
+        """Append (reader, tweet id) entries to built timelines; returns how many timelines took them."""
+        by_reader: dict[int, list[int]] = defaultdict(list)
+        for reader, tweet_id in entries:
+            by_reader[reader].append(tweet_id)
+        if not by_reader:
+            return 0
+        pipe = self.redis.pipeline(transaction=False)
+        for reader, tweet_ids in by_reader.items():
+            args: list[int | str] = [self.cap]
+            for tweet_id in tweet_ids:
+                args += [timestamp_ms(tweet_id), str(tweet_id)]
+            await self._push(keys=[timeline_key(reader)], args=args, client=pipe)
+        results = await pipe.execute()
+        return sum(int(r) for r in results)
+
+    async def fill(self, reader: int, tweet_ids: Iterable[int]) -> None:
+        """Build (or merge into) a reader's timeline: the sentinel plus the given entries, capped."""
+        mapping: dict[str, float] = {SENTINEL: 0}
+        mapping.update({str(t): timestamp_ms(t) for t in tweet_ids})
+        key = timeline_key(reader)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.zadd(key, mapping)
+        pipe.zremrangebyrank(key, 1, -(self.cap + 2))
+        await pipe.execute()
+
+    async def page(self, reader: int, limit: int, max_id: int | None = None,
+                   since_id: int | None = None) -> list[int] | None:
+        """Newest-first ids with since_id < id <= max_id, or None when the timeline isn't built."""
+        key = timeline_key(reader)
+        hi = f"{timestamp_ms(max_id)}" if max_id is not None else "+inf"
+        lo = f"{timestamp_ms(since_id)}" if since_id is not None else "(0"
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.exists(key)
+        # Entries in the boundary milliseconds are fetched too and cut by id below; +limit*2
+        # leaves room for them without a second round trip in all but pathological cases.
+        pipe.zrevrangebyscore(key, hi, lo, start=0, num=limit * 2 + 16)
+        exists, members = await pipe.execute()
+        if not exists:
+            return None
+        ids = sorted((int(m) for m in members if m != SENTINEL), reverse=True)
+        return timeline.page(ids, limit, max_id, since_id)

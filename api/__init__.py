@@ -1,0 +1,1 @@
+"""The thin aiohttp API: serves materialized views from Redis and Cassandra."""

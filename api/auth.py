@@ -1,0 +1,52 @@
+"""JWT bearer authentication: fixed algorithm, required exp, checked audience and issuer (RFC 8725)."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+from aiohttp import web
+
+from api.errors import ApiError
+from pipeline.settings import Settings
+
+# One symmetric algorithm, fixed: the token's own "alg" header never chooses (RFC 8725 2.1).
+ALGORITHMS = ["HS256"]
+LEEWAY_S = 30
+
+
+class Authenticator:
+    def __init__(self, settings: Settings) -> None:
+        self._secret = settings.require_jwt_secret()  # refuses to start with a weak secret
+        self._issuer = settings.jwt_issuer
+        self._audience = settings.jwt_audience
+
+    def user_id(self, request: web.Request) -> int:
+        """The token's subject; 401 for anything short of a valid bearer token."""
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise _unauthorized("missing bearer token")
+        try:
+            claims = jwt.decode(
+                token.strip(), self._secret, algorithms=ALGORITHMS, audience=self._audience,
+                issuer=self._issuer, leeway=LEEWAY_S, options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise _unauthorized(f"invalid token: {exc}") from None
+        sub = claims["sub"]
+        if not isinstance(sub, str) or not sub.isdigit():
+            raise _unauthorized("invalid token: subject is not a user id")
+        return int(sub)
+
+
+def _unauthorized(message: str) -> ApiError:
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": 'Bearer realm="starling"'})
+
+
+def mint_token(settings: Settings, user_id: int, ttl_s: int = 3600, now: int | None = None) -> str:
+    """DEVELOPMENT ONLY (`starling token`): a token for any user id, signed with the local secret."""
+    issued = int(time.time()) if now is None else now
+    claims = {"sub": str(user_id), "iat": issued, "exp": issued + ttl_s,
+              "aud": settings.jwt_audience, "iss": settings.jwt_issuer}
+    return jwt.encode(claims, settings.require_jwt_secret(), algorithm=ALGORITHMS[0])

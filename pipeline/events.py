@@ -1,0 +1,115 @@
+"""Event contracts: decoding raw bytes into validated events, or an InvalidEvent with a reason code."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from jsonschema import Draft202012Validator
+
+from pipeline.errors import InvalidEvent
+from pipeline.settings import project_root
+
+SCHEMA_DIR = project_root() / "schemas" / "events"
+
+
+class Reason:
+    """Reason codes carried by dead-letter records (docs/EVENTS.md lists them)."""
+
+    OVERSIZE = "oversize"
+    MALFORMED_JSON = "malformed_json"
+    BAD_ENVELOPE = "bad_envelope"
+    UNKNOWN_TYPE = "unknown_type"
+    UNKNOWN_VERSION = "unknown_version"
+    WRONG_TOPIC = "wrong_topic"
+    SCHEMA_VIOLATION = "schema_violation"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    event_id: int
+    type: str
+    version: int
+    occurred_at: int  # epoch ms
+    actor: int
+    data: dict[str, Any]
+
+    def id_field(self, name: str) -> int:
+        """An id inside `data`, as the int it stands for (ids travel as decimal strings)."""
+        return int(self.data[name])
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "event_id": str(self.event_id), "type": self.type, "version": self.version,
+            "occurred_at": self.occurred_at, "actor": str(self.actor), "data": self.data,
+        }
+
+
+def encode(event: Event) -> bytes:
+    return orjson.dumps(event.to_json())
+
+
+class Contracts:
+    """The compiled event schemas: the envelope plus one data schema per (type, version)."""
+
+    def __init__(self, schema_dir: Path = SCHEMA_DIR) -> None:
+        self._envelope = _validator(schema_dir / "envelope.v1.json")
+        self._data: dict[tuple[str, int], Draft202012Validator] = {}
+        for path in sorted(schema_dir.glob("*.v[0-9]*.json")):
+            event_type, _, version = path.name.removesuffix(".json").rpartition(".v")
+            if event_type != "envelope":
+                self._data[(event_type, int(version))] = _validator(path)
+        self._versions: dict[str, set[int]] = {}
+        for event_type, version in self._data:
+            self._versions.setdefault(event_type, set()).add(version)
+
+    @property
+    def event_types(self) -> frozenset[str]:
+        return frozenset(self._versions)
+
+    def decode(self, raw: bytes | None, allowed_types: frozenset[str], max_bytes: int) -> Event:
+        """Parse and validate one record value; raises InvalidEvent(reason, detail)."""
+        if raw is None:
+            raise InvalidEvent(Reason.MALFORMED_JSON, "empty record value (tombstone)")
+        if len(raw) > max_bytes:
+            raise InvalidEvent(Reason.OVERSIZE, f"{len(raw)} bytes > limit {max_bytes}")
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidEvent(Reason.MALFORMED_JSON, str(exc)) from None
+        if not isinstance(doc, dict):
+            raise InvalidEvent(Reason.BAD_ENVELOPE, f"expected a JSON object, got {type(doc).__name__}")
+        _check(self._envelope, doc, Reason.BAD_ENVELOPE, "")
+        event_type, version = doc["type"], doc["version"]
+        versions = self._versions.get(event_type)
+        if versions is None:
+            raise InvalidEvent(Reason.UNKNOWN_TYPE, f"type {event_type!r}")
+        if version not in versions:
+            raise InvalidEvent(Reason.UNKNOWN_VERSION, f"{event_type} version {version}; known {sorted(versions)}")
+        if event_type not in allowed_types:
+            raise InvalidEvent(Reason.WRONG_TOPIC, f"{event_type} does not belong on this topic")
+        _check(self._data[(event_type, version)], doc["data"], Reason.SCHEMA_VIOLATION, "data")
+        return Event(
+            event_id=int(doc["event_id"]), type=event_type, version=version,
+            occurred_at=doc["occurred_at"], actor=int(doc["actor"]), data=doc["data"],
+        )
+
+    def check_data(self, event_type: str, version: int, data: dict[str, Any]) -> None:
+        """Validate a payload built at the edge (the write API) before it is produced."""
+        _check(self._data[(event_type, version)], data, Reason.SCHEMA_VIOLATION, "data")
+
+
+def _validator(path: Path) -> Draft202012Validator:
+    schema = json.loads(path.read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def _check(validator: Draft202012Validator, doc: Any, reason: str, root: str) -> None:
+    error = next(iter(validator.iter_errors(doc)), None)
+    if error is not None:
+        where = ".".join([root, *map(str, error.absolute_path)]).strip(".") or "(root)"
+        raise InvalidEvent(reason, f"{where}: {error.message}")

@@ -1,0 +1,131 @@
+"""topology.yaml loaded into typed, cross-checked specs: the one source of topics and tunables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.errors import TopologyError
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    key: str
+    retention_ms: int
+    cleanup: str
+    events: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    name: str
+    consumes: str
+    writes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Tunables:
+    timeline_cap: int
+    follower_page_size: int
+    batch_max: int
+    batch_within_s: float
+    max_event_bytes: int
+    rebuild_per_author: int
+
+
+@dataclass(frozen=True)
+class Topology:
+    topics: dict[str, TopicSpec]
+    agents: dict[str, AgentSpec]
+    tunables: Tunables
+
+    def topic_for_event(self, event_type: str) -> TopicSpec:
+        for spec in self.topics.values():
+            if event_type in spec.events:
+                return spec
+        raise TopologyError(f"no topic carries event type {event_type!r}")
+
+    @property
+    def event_types(self) -> frozenset[str]:
+        return frozenset(t for spec in self.topics.values() for t in spec.events)
+
+
+def load_topology(path: Path) -> Topology:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise TopologyError(f"cannot read {path}: {exc}") from None
+    return parse_topology(raw)
+
+
+def parse_topology(raw: Any) -> Topology:
+    if not isinstance(raw, dict) or raw.get("version") != 1:
+        raise TopologyError("topology must be a mapping with version: 1")
+    topics = {name: _topic(name, spec) for name, spec in _mapping(raw, "topics").items()}
+    agents = {name: _agent(name, spec) for name, spec in _mapping(raw, "agents").items()}
+    for agent in agents.values():
+        if agent.consumes not in topics:
+            raise TopologyError(f"agent {agent.name} consumes unknown topic {agent.consumes}")
+    seen: dict[str, str] = {}
+    for topic in topics.values():
+        for event_type in topic.events:
+            if event_type in seen:
+                raise TopologyError(f"{event_type} is on both {seen[event_type]} and {topic.name}")
+            seen[event_type] = topic.name
+    t = _mapping(raw, "tunables")
+    try:
+        tunables = Tunables(
+            timeline_cap=_positive_int(t, "timeline_cap"),
+            follower_page_size=_positive_int(t, "follower_page_size"),
+            batch_max=_positive_int(t, "batch_max"),
+            batch_within_s=float(t["batch_within_s"]),
+            max_event_bytes=_positive_int(t, "max_event_bytes"),
+            rebuild_per_author=_positive_int(t, "rebuild_per_author"),
+        )
+    except KeyError as exc:
+        raise TopologyError(f"tunables.{exc.args[0]} is missing") from None
+    return Topology(topics=topics, agents=agents, tunables=tunables)
+
+
+def _mapping(raw: dict[str, Any], key: str) -> dict[str, Any]:
+    value = raw.get(key)
+    if not isinstance(value, dict):
+        raise TopologyError(f"{key} must be a mapping")
+    return value
+
+
+def _positive_int(raw: dict[str, Any], key: str) -> int:
+    value = raw[key]
+    if not isinstance(value, int) or value <= 0:
+        raise TopologyError(f"{key} must be a positive integer, got {value!r}")
+    return value
+
+
+def _topic(name: str, spec: Any) -> TopicSpec:
+    if not isinstance(spec, dict):
+        raise TopologyError(f"topic {name} must be a mapping")
+    try:
+        topic = TopicSpec(
+            name=name,
+            partitions=_positive_int(spec, "partitions"),
+            key=str(spec["key"]),
+            retention_ms=_positive_int(spec, "retention_ms"),
+            cleanup=str(spec["cleanup"]),
+            events=tuple(spec["events"]),
+        )
+    except KeyError as exc:
+        raise TopologyError(f"topic {name} lacks {exc.args[0]}") from None
+    if topic.cleanup not in ("delete", "compact"):
+        raise TopologyError(f"topic {name}: cleanup must be delete or compact")
+    return topic
+
+
+def _agent(name: str, spec: Any) -> AgentSpec:
+    if not isinstance(spec, dict) or "consumes" not in spec:
+        raise TopologyError(f"agent {name} must name the topic it consumes")
+    return AgentSpec(name=name, consumes=str(spec["consumes"]), writes=tuple(spec.get("writes", ())))

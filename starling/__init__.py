@@ -1,0 +1,1 @@
+"""Command-line entry point: `starling stack|init|worker|api|run|demo|token`."""

@@ -1,0 +1,115 @@
+"""`starling demo`: a small workload through the real path, then what to try.
+
+Five users follow each other and post; the demo produces the events with confluent-kafka, waits
+(bounded) until the follows are stored and alice's home timeline shows every tweet through the
+API, and prints a curl for it. Users have fixed ids, so re-running re-registers the same users
+(idempotent) and adds a fresh round of tweets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+import urllib.request
+from typing import Any
+
+from adapters.cassandra_store import CassandraStore
+from adapters.kafka import produce_sync
+from api.auth import mint_token
+from pipeline.events import Event
+from pipeline.settings import Settings
+from pipeline.snowflake import Snowflake
+from pipeline.topology import load_topology
+
+# Worker id reserved for the demo, and a fixed instant, so the demo users' ids never change.
+DEMO_WORKER = 1023
+DEMO_USERS_MS = 1_717_200_000_000  # 2024-06-01
+HANDLES = ["alice", "bob", "carol", "dave", "erin"]
+FOLLOWS = {"alice": ["bob", "carol", "dave"], "bob": ["alice", "carol"], "carol": ["alice"],
+           "dave": ["alice", "bob", "erin"], "erin": ["dave"]}
+TWEETS = {
+    "bob": ["Morning! Coffee first, then #kafka partitions.", "Who else is at #pycon this year?"],
+    "carol": ["Cassandra 5 on JDK 17, no Docker in sight. #cassandra"],
+    "dave": ["Shipping the hybrid fan-out today @alice", "Celebrities get pulled, not pushed."],
+    "erin": ["erin is not followed by alice: this one must not show up in her timeline"],
+}
+WAIT_S = 90
+
+
+def demo_user_ids() -> dict[str, int]:
+    sf = Snowflake(DEMO_WORKER)
+    return {h: sf.next_id(DEMO_USERS_MS) for h in HANDLES}
+
+
+def run(settings: Settings) -> int:
+    topology = load_topology(settings.topology_path)
+    ids = demo_user_ids()
+    sf = Snowflake(settings.worker_id)
+    now = int(time.time() * 1000)
+
+    def event(etype: str, actor: str, data: dict[str, Any]) -> Event:
+        return Event(event_id=sf.next_id(), type=etype, version=1, occurred_at=now,
+                     actor=ids[actor], data=data)
+
+    setup = [event("user.registered", h, {"handle": h, "display_name": h.title(), "bio": f"I am {h}."})
+             for h in HANDLES]
+    setup += [event("follow.created", h, {"followee_id": str(ids[f])}) for h, fs in FOLLOWS.items() for f in fs]
+    produce_sync(settings, topology, setup)
+    print(f"demo: produced {len(setup)} user and follow events", file=sys.stderr)
+    asyncio.run(_wait_for_follows(settings, ids))
+
+    tweets = [event("tweet.created", h, {"tweet_id": str(sf.next_id()), "text": text})
+              for h, texts in TWEETS.items() for text in texts]
+    produce_sync(settings, topology, tweets)
+    print(f"demo: produced {len(tweets)} tweets", file=sys.stderr)
+
+    token = mint_token(settings, ids["alice"], ttl_s=24 * 3600)
+    url = f"http://{settings.api_host}:{settings.api_port}/v1/timelines/home"
+    expected = {t.data["tweet_id"] for t in tweets if t.actor in {ids[f] for f in FOLLOWS["alice"]}}
+    seen = _wait_for_timeline(url, token, expected)
+    print(f"demo: alice's home timeline shows all {len(expected)} tweets from the accounts she follows "
+          f"({len(seen)} entries in total)", file=sys.stderr)
+    print(f"""
+Starling is running.
+  API:             http://{settings.api_host}:{settings.api_port}
+  alice's id:      {ids['alice']}
+  Try:             curl -s -H "Authorization: Bearer {token}" {url}
+  Another user:    TOKEN=$(.venv/bin/starling token {ids['bob']})   # DEVELOPMENT tokens only
+  Stack status:    .venv/bin/starling stack status
+  Stop everything: .venv/bin/starling stack down
+""")
+    return 0
+
+
+async def _wait_for_follows(settings: Settings, ids: dict[str, int]) -> None:
+    store = await CassandraStore.open(settings)
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            missing = [h for h, fs in FOLLOWS.items()
+                       if set(await store.following(ids[h])) < {ids[f] for f in fs}]
+            if not missing:
+                return
+            if time.monotonic() > deadline:
+                raise SystemExit(f"demo: follows of {missing} not stored after {WAIT_S}s; "
+                                 "see `starling stack logs worker`")
+            await asyncio.sleep(0.2)
+    finally:
+        await store.close()
+
+
+def _wait_for_timeline(url: str, token: str, expected: set[str]) -> list[str]:
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        req = urllib.request.Request(f"{url}?limit=100", headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            body = json.load(resp)
+        seen = [t["id_str"] for t in body["data"]]
+        if expected <= set(seen):
+            return seen
+        if time.monotonic() > deadline:
+            raise SystemExit(f"demo: {len(expected - set(seen))} tweets missing from the home timeline "
+                             f"after {WAIT_S}s; see `starling stack logs worker`")
+        time.sleep(0.3)
