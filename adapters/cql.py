@@ -30,6 +30,13 @@ async def connect(settings: Settings, keyspace: str | None = None) -> tuple[Clus
     return cluster, session
 
 
+def blocking_cluster(hosts: list[str], port: int, timeout_s: float = 10) -> Cluster:
+    """A plain synchronous cluster handle for tools (provisioning, probes)."""
+    profile = ExecutionProfile(load_balancing_policy=RoundRobinPolicy(), request_timeout=60)
+    return Cluster(hosts, port=port, protocol_version=5, connect_timeout=timeout_s,
+                   control_connection_timeout=timeout_s, execution_profiles={EXEC_PROFILE_DEFAULT: profile})
+
+
 async def prepare(session: Session, cql: str) -> PreparedStatement:
     stmt = await asyncio.to_thread(session.prepare, cql)
     stmt.is_idempotent = True  # every statement here is an upsert/delete by natural key

@@ -7,9 +7,11 @@ import re
 import sys
 from pathlib import Path
 
+from cassandra.cluster import Cluster
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
+from adapters import cql
 from pipeline.errors import StarlingError
 from pipeline.settings import Settings, project_root
 from pipeline.topology import load_topology
@@ -62,9 +64,7 @@ def cql_statements(path: Path) -> list[str]:
 
 
 def apply_cql_schema(settings: Settings, replication_factor: int = 1) -> None:
-    from cassandra.cluster import Cluster
-
-    cluster = Cluster(list(settings.cassandra_hosts), port=settings.cassandra_port, protocol_version=5)
+    cluster = _cluster(settings)
     try:
         session = cluster.connect()
         session.execute(
@@ -83,8 +83,6 @@ def apply_cql_schema(settings: Settings, replication_factor: int = 1) -> None:
 
 def drop(settings: Settings) -> None:
     """Remove a namespace's topics and keyspace (used by tests for their private namespace)."""
-    from cassandra.cluster import Cluster
-
     topology = load_topology(settings.topology_path)
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     existing = admin.list_topics(timeout=15).topics
@@ -95,8 +93,12 @@ def drop(settings: Settings) -> None:
             fut.result()
         except KafkaException:
             pass
-    cluster = Cluster(list(settings.cassandra_hosts), port=settings.cassandra_port, protocol_version=5)
+    cluster = _cluster(settings)
     try:
         cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {settings.keyspace}", timeout=60)
     finally:
         cluster.shutdown()
+
+
+def _cluster(settings: Settings) -> Cluster:
+    return cql.blocking_cluster(list(settings.cassandra_hosts), settings.cassandra_port)

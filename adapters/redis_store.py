@@ -26,7 +26,7 @@ SENTINEL = "-"
 _PUSH_IF_BUILT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 for i = 2, #ARGV, 2 do redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('ZREMRANGEBYRANK', KEYS[1], 1, -(tonumber(ARGV[1]) + 2))
+redis.call('ZREMRANGEBYRANK', KEYS[1], 1, -(tonumber(ARGV[1]) + 1))
 return 1
 """
 
@@ -71,7 +71,7 @@ class TimelineCache:
         key = timeline_key(reader)
         pipe = self.redis.pipeline(transaction=True)
         pipe.zadd(key, mapping)
-        pipe.zremrangebyrank(key, 1, -(self.cap + 2))
+        pipe.zremrangebyrank(key, 1, -(self.cap + 1))  # keep rank 0 (sentinel) and the top cap
         await pipe.execute()
 
     async def page(self, reader: int, limit: int, max_id: int | None = None,

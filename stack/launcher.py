@@ -13,6 +13,9 @@ from stack.errors import StackError
 from stack.services import Service
 
 
+PORT_GRACE_S = 2.0
+
+
 @dataclass(frozen=True)
 class Status:
     name: str
@@ -30,10 +33,11 @@ def status(services: list[Service]) -> list[Status]:
 def _status_one(svc: Service) -> Status:
     pid = process.read_pid(svc.pid_file)
     if pid is None or not process.is_running(pid, svc.marker):
-        taken = [p for p in svc.ports if process.port_in_use(p)]
-        detail = f"port {taken[0]} answers, but not from a process this stack started" if taken else ""
         if pid is not None:
-            detail = detail or f"process {pid} is gone (see `starling stack logs {svc.name}`)"
+            detail = f"process {pid} is gone (see `starling stack logs {svc.name}`)"
+        else:
+            taken = [p for p in svc.ports if process.port_in_use(p)]
+            detail = f"port {taken[0]} answers, but not from a process this stack started" if taken else ""
         return Status(svc.name, "down", None, None, detail)
     detail = svc.probe()
     rss = process.rss_mib(pid)
@@ -42,8 +46,9 @@ def _status_one(svc: Service) -> Status:
     return Status(svc.name, "up", pid, rss, detail)
 
 
-def up(services: list[Service], out: TextIO = sys.stderr) -> dict[str, float]:
+def up(services: list[Service], out: TextIO | None = None) -> dict[str, float]:
     """Start what is not running, then wait until every service answers. Returns seconds per service."""
+    out = out or sys.stderr
     t0 = time.monotonic()
     to_start: list[Service] = []
     for svc in services:
@@ -52,7 +57,8 @@ def up(services: list[Service], out: TextIO = sys.stderr) -> dict[str, float]:
             out.write(f"{svc.name}: already running (pid {pid})\n")
             continue
         for port in svc.ports:
-            if process.port_in_use(port):
+            # A server killed a moment ago may hold its port briefly while the kernel closes it.
+            if process.port_in_use(port) and not _port_frees(port, within_s=PORT_GRACE_S):
                 raise StackError(
                     f"port {port} needed by {svc.name} is taken by another process; "
                     f"stop it or choose another port (see README, 'Configuration')"
@@ -67,6 +73,15 @@ def up(services: list[Service], out: TextIO = sys.stderr) -> dict[str, float]:
             pid = process.spawn(argv, svc.log, svc.pid_file, env=svc.env)
             out.write(f"{svc.name}: started (pid {pid}), log {svc.log}\n")
     return wait_ready(services, out, t0)
+
+
+def _port_frees(port: int, within_s: float) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        if not process.port_in_use(port):
+            return True
+    return False
 
 
 def _result(fut: Future[list[str]], svc: Service) -> list[str]:
@@ -133,7 +148,8 @@ def _timed(svc: Service) -> tuple[str | None, float]:
     return detail, time.monotonic()
 
 
-def down(services: list[Service], out: TextIO = sys.stderr) -> None:
+def down(services: list[Service], out: TextIO | None = None) -> None:
+    out = out or sys.stderr
     for svc in reversed(services):
         pid = process.read_pid(svc.pid_file)
         if pid is None or not process.is_running(pid, svc.marker):

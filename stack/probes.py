@@ -25,11 +25,11 @@ def kafka(bootstrap: str) -> str | None:
 
 def cassandra(host: str, port: int) -> str | None:
     """`SELECT release_version FROM system.local` through the CQL native protocol."""
-    from cassandra.cluster import Cluster
+    from adapters.cql import blocking_cluster
 
     previous = logging.getLogger("cassandra").level
     logging.getLogger("cassandra").setLevel(logging.CRITICAL)
-    cluster = Cluster([host], port=port, connect_timeout=2, control_connection_timeout=2)
+    cluster = blocking_cluster([host], port, timeout_s=2)
     try:
         session = cluster.connect()
         row = session.execute("SELECT release_version FROM system.local", timeout=5).one()

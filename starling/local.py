@@ -6,7 +6,7 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from pipeline.settings import Settings
@@ -15,18 +15,14 @@ from stack.config import StackConfig
 from stack.services import Service
 
 
-def _cfg(settings: Settings) -> StackConfig:
-    return StackConfig.from_settings(settings, os.environ)
+def infra(settings: Settings, environ: Mapping[str, str] = os.environ) -> list[Service]:
+    return services.all_services(StackConfig.from_settings(settings, environ))
 
 
-def infra(settings: Settings) -> list[Service]:
-    return services.all_services(_cfg(settings))
-
-
-def apps(settings: Settings) -> list[Service]:
+def apps(settings: Settings, environ: Mapping[str, str] = os.environ) -> list[Service]:
     """The worker and the API as background processes of the local stack."""
-    cfg = _cfg(settings)
-    env = {**os.environ, "STARLING_JWT_SECRET": with_dev_secret(settings).jwt_secret or ""}
+    cfg = StackConfig.from_settings(settings, environ)
+    env = {**environ, "STARLING_JWT_SECRET": with_dev_secret(settings).jwt_secret or ""}
     python = sys.executable
 
     def argv(command: str) -> Callable[[], list[str]]:

@@ -1,0 +1,87 @@
+"""Shared fixtures. Integration and e2e tests use a private namespace on the real local stack:
+their own topic prefix, keyspace, Redis database and consumer group, created here and dropped after.
+A service that does not answer is a failure, never a skip."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import pytest_asyncio
+import redis.asyncio as aioredis
+
+from pipeline.settings import Settings
+
+RUN = secrets.token_hex(3)
+# Redis database for tests: apart from the demo's database 0, flushed at the start of a run.
+TEST_REDIS_DB = 2
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def test_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    base = Settings.from_env()
+    host, port = base.redis_url.split("://", 1)[1].split("/", 1)[0], base.redis_port
+    return {
+        **os.environ,
+        "STARLING_TOPIC_PREFIX": f"t{RUN}.",
+        "STARLING_KEYSPACE": f"t{RUN}",
+        "STARLING_APP_ID": f"starling-t{RUN}",
+        "STARLING_REDIS_URL": f"redis://{host.rsplit(':', 1)[0]}:{port}/{TEST_REDIS_DB}",
+        "STARLING_API_PORT": str(free_port()),
+        "STARLING_STATE_DIR": str(tmp_path_factory.mktemp("state")),
+        "STARLING_JWT_SECRET": secrets.token_urlsafe(48),
+    }
+
+
+@pytest.fixture(scope="session")
+def settings(test_env: dict[str, str]) -> Settings:
+    return Settings.from_env(test_env)
+
+
+@pytest.fixture(scope="session")
+def stack(settings: Settings) -> Iterator[Settings]:
+    """The real Kafka, Cassandra and Redis answer, and the test namespace exists (then is dropped)."""
+    from adapters import provision
+    from stack import probes
+
+    base = Settings.from_env()
+    answers = {
+        "kafka": probes.kafka(settings.kafka_bootstrap),
+        "cassandra": probes.cassandra(settings.cassandra_hosts[0], settings.cassandra_port),
+        "redis": probes.redis(base.redis_url),
+    }
+    down = [name for name, detail in answers.items() if detail is None]
+    if down:
+        pytest.fail(f"{', '.join(down)} not answering: start the stack with `starling stack up` "
+                    "(the README's test command does this)", pytrace=False)
+    provision.create_topics(settings)
+    provision.apply_cql_schema(settings)
+    yield settings
+    if not os.environ.get("STARLING_TEST_KEEP_NAMESPACE"):
+        provision.drop(settings)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def redis_client(stack: Settings) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(stack.redis_url, decode_responses=True)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def cass(stack: Settings):  # type: ignore[no-untyped-def]
+    from adapters.cassandra_store import CassandraStore
+
+    store = await CassandraStore.open(stack)
+    yield store
+    await store.close()

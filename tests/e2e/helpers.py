@@ -1,0 +1,37 @@
+"""Polling with a bound (never a bare sleep), and event builders for e2e tests."""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from pipeline.events import Event
+from pipeline.snowflake import Snowflake
+
+T = TypeVar("T")
+IDS = Snowflake(777)
+
+
+async def eventually(probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], timeout_s: float = 60,
+                     what: str = "condition") -> T:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = await probe()
+        if done(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout_s}s; last value: {value!r}")
+        await asyncio.sleep(0.1)
+
+
+def new_id() -> int:
+    return IDS.next_id()
+
+
+def event(etype: str, actor: int, data: dict, occurred_at: int | None = None) -> Event:
+    return Event(event_id=new_id(), type=etype, version=1,
+                 occurred_at=occurred_at or int(time.time() * 1000), actor=actor, data=data)
+
+
+def user(uid: int, handle: str) -> Event:
+    return event("user.registered", uid, {"handle": handle, "display_name": handle.title()})

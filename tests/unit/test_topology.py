@@ -1,0 +1,61 @@
+"""topology.yaml: the shipped file is consistent, and inconsistent ones are refused."""
+
+import copy
+
+import pytest
+import yaml
+
+from pipeline.errors import TopologyError
+from pipeline.events import Contracts
+from pipeline.routing import KEY_FIELD
+from pipeline.settings import Settings
+from pipeline.topology import load_topology, parse_topology
+
+RAW = yaml.safe_load(Settings.from_env({}).topology_path.read_text())
+
+
+def test_shipped_topology_loads_and_matches_the_event_schemas():
+    topo = load_topology(Settings.from_env({}).topology_path)
+    contracts = Contracts()
+    assert topo.event_types == contracts.event_types, "every schema has a topic and vice versa"
+    assert set(KEY_FIELD) == contracts.event_types, "every event type has a partition key rule"
+    assert topo.tunables.timeline_cap == 800
+    for agent in topo.agents.values():
+        assert agent.consumes in topo.topics
+
+
+def test_event_type_on_two_topics_is_refused():
+    raw = copy.deepcopy(RAW)
+    raw["topics"]["ingest.users"]["events"].append("tweet.created")
+    with pytest.raises(TopologyError, match="tweet.created"):
+        parse_topology(raw)
+
+
+def test_agent_on_unknown_topic_is_refused():
+    raw = copy.deepcopy(RAW)
+    raw["agents"]["fanout"]["consumes"] = "nope"
+    with pytest.raises(TopologyError, match="nope"):
+        parse_topology(raw)
+
+
+@pytest.mark.parametrize("path, value", [
+    (("topics", "ingest.tweets", "partitions"), 0),
+    (("topics", "ingest.tweets", "cleanup"), "forever"),
+    (("tunables", "timeline_cap"), -1),
+    (("version",), 2),
+])
+def test_bad_values_are_refused(path, value):
+    raw = copy.deepcopy(RAW)
+    node = raw
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(TopologyError):
+        parse_topology(raw)
+
+
+def test_topic_for_event():
+    topo = parse_topology(RAW)
+    assert topo.topic_for_event("follow.removed").name == "ingest.follows"
+    with pytest.raises(TopologyError):
+        topo.topic_for_event("nope.nope")
