@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -67,9 +67,11 @@ def up(services: list[Service], out: TextIO | None = None) -> dict[str, float]:
 
     with ThreadPoolExecutor(max_workers=len(to_start) or 1) as pool:
         # Resolving the classpaths (Maven) is the slow part of a cold start: do both at once.
-        prepared = {svc.name: pool.submit(svc.prepare) for svc in to_start}
-        for svc in to_start:
-            argv = _result(prepared[svc.name], svc)
+        # Each service starts as soon as its own preparation is done (Redis needs no download).
+        prepared = {pool.submit(svc.prepare): svc for svc in to_start}
+        for fut in as_completed(prepared):
+            svc = prepared[fut]
+            argv = _result(fut, svc)
             pid = process.spawn(argv, svc.log, svc.pid_file, env=svc.env)
             out.write(f"{svc.name}: started (pid {pid}), log {svc.log}\n")
     return wait_ready(services, out, t0)
