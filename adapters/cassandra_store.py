@@ -10,7 +10,10 @@ from typing import Any
 from cassandra.cluster import Cluster, Session
 
 from adapters import cql
+import orjson
+
 from pipeline.model import Tweet, User
+from pipeline.references import TweetState
 from pipeline.settings import Settings
 
 
@@ -41,6 +44,10 @@ class CassandraStore:
     async def open(cls, settings: Settings) -> CassandraStore:
         cluster, session = await cql.connect(settings, settings.keyspace)
         stmts = {name: await cql.prepare(session, text) for name, text in _STATEMENTS.items()}
+        # A lightweight transaction must not be retried blindly by the driver (JAVA-819).
+        stmts["claim_handle"] = await cql.prepare(
+            session, "INSERT INTO users_by_handle (handle_folded, user_id) VALUES (?, ?) IF NOT EXISTS",
+            idempotent=False)
         return cls(cluster, session, stmts)
 
     async def close(self) -> None:
@@ -49,14 +56,33 @@ class CassandraStore:
         await asyncio.to_thread(self.cluster.shutdown)
 
     # -- users -------------------------------------------------------------------------------
+    async def claim_handle(self, handle: str, user_id: int) -> int:
+        """Reserve a handle (case-insensitively) for `user_id`; returns the id that owns it.
+
+        A lightweight transaction, because two registrations for one handle arrive on different
+        partitions. Re-claiming one's own handle (a replay) returns one's own id.
+        """
+        rows = await cql.execute(self.session, self._stmts["claim_handle"], (handle.casefold(), user_id))
+        row = rows[0]
+        return user_id if row["[applied]"] else int(row["user_id"])
+
     async def save_users(self, users: Iterable[tuple[User, int]]) -> None:
-        rows, handles = [], []
-        for user, ts in users:
-            rows.append((user.user_id, user.handle, user.display_name, user.bio, user.protected,
-                         user.region, _dt(user.created_at), ts))
-            handles.append((user.handle.casefold(), user.user_id, ts))
+        rows = [(u.user_id, u.handle, u.display_name, u.bio, u.protected, u.region, _dt(u.created_at), ts)
+                for u, ts in users]
         await cql.execute_many(self.session, self._stmts["insert_user"], rows)
-        await cql.execute_many(self.session, self._stmts["insert_handle"], handles)
+
+    async def update_users(self, updates: Iterable[tuple[int, dict[str, Any], int]]) -> None:
+        """(user id, changed profile fields, write timestamp): each field is its own cell (LWW)."""
+        for user_id, fields, ts in updates:
+            for name, value in fields.items():
+                await cql.execute(self.session, self._stmts[f"update_user_{name}"], (ts, value, user_id))
+
+    async def existing_users(self, user_ids: Iterable[int]) -> set[int]:
+        ids = list(set(user_ids))
+        if not ids:
+            return set()
+        rows = await cql.execute(self.session, self._stmts["existing_users"], (ids,))
+        return {r["user_id"] for r in rows}
 
     async def get_users(self, user_ids: Iterable[int]) -> dict[int, User]:
         ids = list(set(user_ids))
@@ -74,16 +100,33 @@ class CassandraStore:
         batch = list(tweets)
         await cql.execute_many(self.session, self._stmts["insert_tweet"], [
             (t.tweet_id, t.author_id, t.text, t.reply_to, t.quote_of, _dt(t.created_at),
-             write_ts_us(t.created_at)) for t in batch])
+             orjson.dumps(t.media).decode() if t.media else None, write_ts_us(t.created_at)) for t in batch])
         await cql.execute_many(self.session, self._stmts["insert_by_author"], [
             (t.author_id, t.tweet_id, write_ts_us(t.created_at)) for t in batch])
 
+    async def delete_tweets(self, deletions: Iterable[tuple[int, int, int]]) -> None:
+        """(tweet id, author id, event ms): keep the row as a tombstone with the text cleared."""
+        rows = list(deletions)
+        await cql.execute_many(self.session, self._stmts["mark_deleted"], [
+            (write_ts_us(ms), tweet_id) for tweet_id, _author, ms in rows])
+        await cql.execute_many(self.session, self._stmts["delete_by_author"], [
+            (write_ts_us(ms), author, tweet_id) for tweet_id, author, ms in rows])
+
+    async def tweet_states(self, tweet_ids: Iterable[int]) -> dict[int, TweetState]:
+        ids = list(set(tweet_ids))
+        if not ids:
+            return {}
+        rows = await cql.execute(self.session, self._stmts["tweet_states"], (ids,))
+        return {r["tweet_id"]: TweetState(author_id=r["author_id"], deleted=bool(r["deleted"]))
+                for r in rows if r["author_id"] is not None}
+
     async def get_tweets(self, tweet_ids: Iterable[int]) -> dict[int, Tweet]:
+        """Live tweets by id; deleted ones are absent."""
         ids = list(set(tweet_ids))
         if not ids:
             return {}
         rows = await cql.execute(self.session, self._stmts["get_tweets"], (ids,))
-        return {r["tweet_id"]: _tweet(r) for r in rows}
+        return {r["tweet_id"]: _tweet(r) for r in rows if not r["deleted"] and r["text"] is not None}
 
     async def recent_tweet_ids(self, author_id: int, limit: int) -> list[int]:
         rows = await cql.execute(self.session, self._stmts["recent_by_author"], (author_id, limit))
@@ -92,19 +135,61 @@ class CassandraStore:
     # -- graph -------------------------------------------------------------------------------
     async def apply_follows(self, edges: Iterable[tuple[int, int, bool, int]]) -> None:
         """(follower, followee, following?, event ms): follow upserts, unfollow deletes, by event time."""
-        ins_a, ins_b, del_a, del_b = [], [], [], []
-        for follower, followee, following, ms in edges:
+        await self.apply_edges("follow", edges)
+
+    async def apply_edges(self, kind: str, edges: Iterable[tuple[int, int, bool, int]]) -> None:
+        """(source, target, present?, event ms) for kind follow|block|mute, both directions at once.
+
+        follow: followers_by_user + following_by_user; block: blocks_by_user + blocked_by_user;
+        mute: mutes_by_user only (a mute is private to the muter).
+        """
+        inserts: dict[str, list[tuple[Any, ...]]] = {}
+        deletes: dict[str, list[tuple[Any, ...]]] = {}
+        for source, target, present, ms in edges:
             ts = write_ts_us(ms)
-            if following:
-                ins_a.append((followee, follower, _dt(ms), ts))
-                ins_b.append((follower, followee, _dt(ms), ts))
+            for table, key, other in _EDGE_TABLES[kind]:
+                k, o = (source, target) if key == "source" else (target, source)
+                if present:
+                    inserts.setdefault(table, []).append((k, o, _dt(ms), ts))
+                else:
+                    deletes.setdefault(table, []).append((ts, k, o))
+        for table, rows in inserts.items():
+            await cql.execute_many(self.session, self._stmts[f"insert_{table}"], rows)
+        for table, rows in deletes.items():
+            await cql.execute_many(self.session, self._stmts[f"delete_{table}"], rows)
+
+    # -- engagements -------------------------------------------------------------------------
+    async def apply_likes(self, likes: Iterable[tuple[int, int, bool, int]]) -> None:
+        """(tweet, user, liked?, event ms): one fact per (tweet, user), last event time wins."""
+        ins, dels = [], []
+        for tweet, user, liked, ms in likes:
+            ts = write_ts_us(ms)
+            if liked:
+                ins.append((tweet, user, _dt(ms), ts))
             else:
-                del_a.append((ts, followee, follower))
-                del_b.append((ts, follower, followee))
-        await cql.execute_many(self.session, self._stmts["insert_follower"], ins_a)
-        await cql.execute_many(self.session, self._stmts["insert_following"], ins_b)
-        await cql.execute_many(self.session, self._stmts["delete_follower"], del_a)
-        await cql.execute_many(self.session, self._stmts["delete_following"], del_b)
+                dels.append((ts, tweet, user))
+        await cql.execute_many(self.session, self._stmts["insert_like"], ins)
+        await cql.execute_many(self.session, self._stmts["insert_like_by_user"],
+                               [(u, t, at, ts) for t, u, at, ts in ins])
+        await cql.execute_many(self.session, self._stmts["delete_like"], dels)
+        await cql.execute_many(self.session, self._stmts["delete_like_by_user"],
+                               [(ts, u, t) for ts, t, u in dels])
+
+    async def apply_retweets(self, retweets: Iterable[tuple[int, int, int | None, int]]) -> None:
+        """(tweet, user, retweet id or None for undo, event ms)."""
+        ins, dels = [], []
+        for tweet, user, retweet_id, ms in retweets:
+            ts = write_ts_us(ms)
+            if retweet_id is not None:
+                ins.append((tweet, user, retweet_id, _dt(ms), ts))
+            else:
+                dels.append((ts, tweet, user))
+        await cql.execute_many(self.session, self._stmts["insert_retweet"], ins)
+        await cql.execute_many(self.session, self._stmts["delete_retweet"], dels)
+
+    async def liked_by(self, tweet_id: int) -> set[int]:
+        rows = await cql.execute(self.session, self._stmts["likes_of"], (tweet_id,))
+        return {r["user_id"] for r in rows}
 
     async def follower_pages(self, user_id: int, page_size: int) -> AsyncIterator[list[int]]:
         async for page in cql.pages(self.session, self._stmts["followers"], (user_id,), page_size):
@@ -123,26 +208,54 @@ def _user(r: dict[str, Any]) -> User:
 
 def _tweet(r: dict[str, Any]) -> Tweet:
     return Tweet(tweet_id=r["tweet_id"], author_id=r["author_id"], text=r["text"],
-                 reply_to=r["reply_to"], quote_of=r["quote_of"], created_at=_ms(r["created_at"]))
+                 reply_to=r["reply_to"], quote_of=r["quote_of"], created_at=_ms(r["created_at"]),
+                 media=tuple(orjson.loads(r["media"])) if r.get("media") else ())
+
+
+# (table, which end is the partition key, the other end) per edge kind.
+_EDGE_TABLES = {
+    "follow": (("followers_by_user", "target", "source"), ("following_by_user", "source", "target")),
+    "block": (("blocks_by_user", "source", "target"), ("blocked_by_user", "target", "source")),
+    "mute": (("mutes_by_user", "source", "target"),),
+}
+_EDGE_COLUMNS = {
+    "followers_by_user": ("user_id", "follower_id", "followed_at"),
+    "following_by_user": ("user_id", "followee_id", "followed_at"),
+    "blocks_by_user": ("user_id", "target_id", "created_at"),
+    "blocked_by_user": ("user_id", "source_id", "created_at"),
+    "mutes_by_user": ("user_id", "target_id", "created_at"),
+}
+_PROFILE_FIELDS = ("display_name", "bio", "protected", "region")
 
 
 _STATEMENTS = {
     "insert_user": "INSERT INTO users (user_id, handle, display_name, bio, protected, region, created_at) "
                    "VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
-    "insert_handle": "INSERT INTO users_by_handle (handle_folded, user_id) VALUES (?, ?) USING TIMESTAMP ?",
+    "existing_users": "SELECT user_id FROM users WHERE user_id IN ?",
     "get_users": "SELECT * FROM users WHERE user_id IN ?",
     "get_handle": "SELECT user_id FROM users_by_handle WHERE handle_folded = ?",
-    "insert_tweet": "INSERT INTO tweets (tweet_id, author_id, text, reply_to, quote_of, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
+    "insert_tweet": "INSERT INTO tweets (tweet_id, author_id, text, reply_to, quote_of, created_at, media) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
     "insert_by_author": "INSERT INTO tweets_by_author (author_id, tweet_id) VALUES (?, ?) USING TIMESTAMP ?",
+    "mark_deleted": "UPDATE tweets USING TIMESTAMP ? SET deleted = true, text = null, media = null WHERE tweet_id = ?",
+    "delete_by_author": "DELETE FROM tweets_by_author USING TIMESTAMP ? WHERE author_id = ? AND tweet_id = ?",
+    "tweet_states": "SELECT tweet_id, author_id, deleted FROM tweets WHERE tweet_id IN ?",
     "get_tweets": "SELECT * FROM tweets WHERE tweet_id IN ?",
     "recent_by_author": "SELECT tweet_id FROM tweets_by_author WHERE author_id = ? LIMIT ?",
-    "insert_follower": "INSERT INTO followers_by_user (user_id, follower_id, followed_at) VALUES (?, ?, ?) "
-                       "USING TIMESTAMP ?",
-    "insert_following": "INSERT INTO following_by_user (user_id, followee_id, followed_at) VALUES (?, ?, ?) "
-                        "USING TIMESTAMP ?",
-    "delete_follower": "DELETE FROM followers_by_user USING TIMESTAMP ? WHERE user_id = ? AND follower_id = ?",
-    "delete_following": "DELETE FROM following_by_user USING TIMESTAMP ? WHERE user_id = ? AND followee_id = ?",
     "followers": "SELECT follower_id FROM followers_by_user WHERE user_id = ?",
     "following": "SELECT followee_id FROM following_by_user WHERE user_id = ? LIMIT ?",
+    "insert_like": "INSERT INTO likes_by_tweet (tweet_id, user_id, liked_at) VALUES (?, ?, ?) USING TIMESTAMP ?",
+    "insert_like_by_user": "INSERT INTO likes_by_user (user_id, tweet_id, liked_at) VALUES (?, ?, ?) "
+                           "USING TIMESTAMP ?",
+    "delete_like": "DELETE FROM likes_by_tweet USING TIMESTAMP ? WHERE tweet_id = ? AND user_id = ?",
+    "delete_like_by_user": "DELETE FROM likes_by_user USING TIMESTAMP ? WHERE user_id = ? AND tweet_id = ?",
+    "likes_of": "SELECT user_id FROM likes_by_tweet WHERE tweet_id = ?",
+    "insert_retweet": "INSERT INTO retweets_by_tweet (tweet_id, user_id, retweet_id, retweeted_at) "
+                      "VALUES (?, ?, ?, ?) USING TIMESTAMP ?",
+    "delete_retweet": "DELETE FROM retweets_by_tweet USING TIMESTAMP ? WHERE tweet_id = ? AND user_id = ?",
+    **{f"insert_{t}": f"INSERT INTO {t} ({k}, {o}, {at}) VALUES (?, ?, ?) USING TIMESTAMP ?"
+       for t, (k, o, at) in _EDGE_COLUMNS.items()},
+    **{f"delete_{t}": f"DELETE FROM {t} USING TIMESTAMP ? WHERE {k} = ? AND {o} = ?"
+       for t, (k, o, _at) in _EDGE_COLUMNS.items()},
+    **{f"update_user_{f}": f"UPDATE users USING TIMESTAMP ? SET {f} = ? WHERE user_id = ?" for f in _PROFILE_FIELDS},
 }

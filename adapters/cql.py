@@ -37,9 +37,10 @@ def blocking_cluster(hosts: list[str], port: int, timeout_s: float = 10) -> Clus
                    control_connection_timeout=timeout_s, execution_profiles={EXEC_PROFILE_DEFAULT: profile})
 
 
-async def prepare(session: Session, cql: str) -> PreparedStatement:
+async def prepare(session: Session, cql: str, idempotent: bool = True) -> PreparedStatement:
     stmt = await asyncio.to_thread(session.prepare, cql)
-    stmt.is_idempotent = True  # every statement here is an upsert/delete by natural key
+    # Upserts and deletes by natural key may be retried and speculated by the driver.
+    stmt.is_idempotent = idempotent
     return stmt
 
 

@@ -22,6 +22,8 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 2,
+        # Java's and faust's partitioner: one key, one partition, whoever produces it.
+        "partitioner": "murmur2_random",
         "compression.type": "lz4",
         **overrides,
     }
@@ -42,12 +44,13 @@ class EventProducer:
         while not self._stop.is_set():
             self._producer.poll(0.05)
 
-    async def send_event(self, event: Event) -> tuple[int, int]:
+    async def send_event(self, event: Event, timeout_s: float | None = None) -> tuple[int, int]:
         topic = self._settings.topic(topic_of(self._topology, event))
-        return await self.send(topic, partition_key(event), encode(event))
+        return await self.send(topic, partition_key(event), encode(event), timeout_s=timeout_s)
 
     async def send(self, topic: str, key: bytes | None, value: bytes | None,
-                   headers: list[tuple[str, bytes]] | None = None) -> tuple[int, int]:
+                   headers: list[tuple[str, bytes]] | None = None, timeout_s: float | None = None) -> tuple[int, int]:
+        """(partition, offset) once acknowledged; KafkaException, BufferError or TimeoutError if not."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[tuple[int, int]] = loop.create_future()
 
@@ -58,7 +61,9 @@ class EventProducer:
                 loop.call_soon_threadsafe(_succeed, fut, (msg.partition(), msg.offset()))
 
         self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=delivered)
-        return await fut
+        if timeout_s is None:
+            return await fut
+        return await asyncio.wait_for(fut, timeout_s)
 
     def close(self, timeout_s: float = 10) -> None:
         self._producer.flush(timeout_s)

@@ -7,6 +7,7 @@ import re
 import sys
 from pathlib import Path
 
+from cassandra import InvalidRequest
 from cassandra.cluster import Cluster
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
@@ -75,7 +76,12 @@ def apply_cql_schema(settings: Settings, replication_factor: int = 1) -> None:
         files = sorted(CQL_DIR.glob("*.cql"))
         for path in files:
             for stmt in cql_statements(path):
-                session.execute(stmt, timeout=60)
+                try:
+                    session.execute(stmt, timeout=60)
+                except InvalidRequest as exc:
+                    # CQL has no ALTER TABLE ... ADD IF NOT EXISTS: an existing column is success.
+                    if not (stmt.upper().startswith("ALTER TABLE") and "already exists" in str(exc)):
+                        raise
         print(f"keyspace {settings.keyspace}: schema applied ({len(files)} file(s))", file=sys.stderr)
     finally:
         cluster.shutdown()

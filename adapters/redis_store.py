@@ -64,6 +64,16 @@ class TimelineCache:
         results = await pipe.execute()
         return sum(int(r) for r in results)
 
+    async def remove(self, entries: Iterable[tuple[int, int]]) -> None:
+        """Take (reader, tweet id) entries out of timelines (deleted tweets, unfollows)."""
+        pipe = self.redis.pipeline(transaction=False)
+        count = 0
+        for reader, tweet_id in entries:
+            pipe.zrem(timeline_key(reader), str(tweet_id))
+            count += 1
+        if count:
+            await pipe.execute()
+
     async def fill(self, reader: int, tweet_ids: Iterable[int]) -> None:
         """Build (or merge into) a reader's timeline: the sentinel plus the given entries, capped."""
         mapping: dict[str, float] = {SENTINEL: 0}

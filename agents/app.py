@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import faust
 
-from agents import fanout, graph, users
-from agents.runtime import Runtime
+from agents import engagement, fanout, graph, users
+from agents.runtime import Runtime, redeliver
 from pipeline.events import Contracts
 from pipeline.settings import Settings
 from pipeline.topology import Topology
 
-AGENT_MODULES = {"users": users, "graph": graph, "fanout": fanout}
+AGENT_MODULES = {"users": users, "graph": graph, "fanout": fanout, "engagement": engagement}
 
 
 def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, Runtime]:
@@ -33,10 +33,20 @@ def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, Runtim
         # Topics are created by `starling init` from topology.yaml, with their partitions.
         topic_allow_declare=False,
     )
-    deadletter = app.topic(settings.topic("deadletter"), key_serializer="raw", value_serializer="raw")
-    rt = Runtime(settings=settings, topology=topology, contracts=Contracts(), deadletter=deadletter)
+    def raw_topic(name: str) -> faust.TopicT:
+        return app.topic(settings.topic(name), key_serializer="raw", value_serializer="raw")
+
+    rt = Runtime(settings=settings, topology=topology, contracts=Contracts(),
+                 deadletter=raw_topic("deadletter"), retry_topic=raw_topic("retry"))
     for name, spec in topology.agents.items():
-        module = AGENT_MODULES[name]
-        topic = app.topic(settings.topic(spec.consumes), key_serializer="raw", value_serializer="raw")
-        module.register(app, rt, topic, topology.topics[spec.consumes])
+        if name == "retry":
+            _register_retry(app, rt, raw_topic(spec.consumes))
+            continue
+        AGENT_MODULES[name].register(app, rt, raw_topic(spec.consumes), topology.topics[spec.consumes])
     return app, rt
+
+
+def _register_retry(app: faust.App, rt: Runtime, topic: faust.TopicT) -> None:
+    @app.agent(topic, name="retry")
+    async def retry_agent(stream: faust.StreamT) -> None:
+        await redeliver(rt, stream)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +22,9 @@ import redis.exceptions
 
 from adapters.cassandra_store import CassandraStore
 from adapters.redis_store import TimelineCache
+from pipeline import references
 from pipeline.errors import InvalidEvent
+from pipeline.references import Problem
 from pipeline.events import Contracts, Event
 from pipeline.settings import Settings
 from pipeline.topology import TopicSpec, Topology
@@ -39,7 +42,11 @@ BACKOFF_MAX_S = 5.0
 # Attempts before a non-transient failure is blamed on the batch's content rather than the sinks.
 PERMANENT_ATTEMPTS = 3
 
-Handler = Callable[[Sequence[Event]], Awaitable[None]]
+# A handler writes a batch and returns the events it refused (with why): they are dead-lettered.
+Rejections = list[tuple[Event, Problem]]
+Handler = Callable[[Sequence[Event]], Awaitable[Rejections]]
+# Registered users are never removed, so a positive lookup can be remembered.
+KNOWN_USERS_CACHE = 200_000
 
 
 @dataclass
@@ -48,6 +55,8 @@ class Runtime:
     topology: Topology
     contracts: Contracts
     deadletter: faust.TopicT
+    retry_topic: faust.TopicT
+    known_users: OrderedDict[int, None] = field(default_factory=OrderedDict)
     _cassandra: CassandraStore | None = None
     _timelines: TimelineCache | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -71,6 +80,30 @@ class Runtime:
             await self._timelines.close()
         if self._cassandra is not None:
             await self._cassandra.close()
+
+    async def existing_users(self, user_ids: set[int]) -> set[int]:
+        cass, _ = await self.stores()
+        known = {u for u in user_ids if u in self.known_users}
+        found = await cass.existing_users(user_ids - known) if user_ids - known else set()
+        for u in found:
+            self.known_users[u] = None
+        while len(self.known_users) > KNOWN_USERS_CACHE:
+            self.known_users.popitem(last=False)
+        return known | found
+
+    async def send_retry(self, ev: faust.EventT, attempt: int, delay_s: float) -> None:
+        """Re-queue a record whose references are unknown yet; the retry agent re-delivers it."""
+        msg = ev.message
+        not_before = int(time.time() * 1000 + delay_s * 1000)
+        headers = [("retry_topic", msg.topic.encode()), ("retry_attempt", str(attempt).encode()),
+                   ("retry_not_before", str(not_before).encode())]
+        value = msg.value if isinstance(msg.value, bytes) else b""
+
+        async def send() -> None:
+            fut = await self.retry_topic.send(key=msg.key, value=value, headers=headers)
+            await fut
+
+        await retry(send, f"retry {msg.topic}[{msg.partition}]@{msg.offset}")
 
     async def dead_letter(self, ev: faust.EventT, reason: str, detail: str) -> None:
         """Produce the raw record with why it failed, and wait for the broker's ack."""
@@ -107,26 +140,75 @@ async def retry(action: Callable[[], Awaitable[Any]], what: str) -> None:
 
 
 async def run_batches(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, handle: Handler, name: str) -> None:
-    """The body of every ingest agent: decode, dead-letter the bad, sink the good, never raise."""
+    """The body of every ingest agent: decode, check references, sink the good, never raise."""
     allowed = frozenset(spec.events)
     tun = rt.topology.tunables
     await rt.stores()
     async for batch in stream.take_events(tun.batch_max, within=tun.batch_within_s):
-        good: list[tuple[faust.EventT, Event]] = []
+        decoded: list[tuple[faust.EventT, Event]] = []
         for ev in batch:
             try:
-                good.append((ev, rt.contracts.decode(ev.message.value, allowed, tun.max_event_bytes)))
+                decoded.append((ev, rt.contracts.decode(ev.message.value, allowed, tun.max_event_bytes)))
             except InvalidEvent as exc:
                 await rt.dead_letter(ev, exc.reason, exc.detail)
+        if not decoded:
+            continue
+        good = await _check_references(rt, decoded)
         if good:
             await _handle_guarded(rt, good, handle, name)
 
 
+async def _check_references(rt: Runtime, decoded: list[tuple[faust.EventT, Event]]) -> list[tuple[faust.EventT, Event]]:
+    events = [e for _, e in decoded]
+    user_ids, tweet_ids = references.needs(events)
+    found: dict[str, Any] = {}
+
+    async def load() -> None:
+        cass, _ = await rt.stores()
+        found["users"] = await rt.existing_users(user_ids)
+        found["tweets"] = await cass.tweet_states(tweet_ids)
+
+    await retry(load, "reference lookup")
+    good = []
+    for (ev, event), problem in zip(decoded, references.check_batch(events, found["users"], found["tweets"])):
+        if problem is None:
+            good.append((ev, event))
+            continue
+        attempt = _attempt(ev)
+        delay = references.retry_delay(attempt) if problem.reason == references.UNKNOWN_REFERENCE else None
+        if delay is not None:
+            await rt.send_retry(ev, attempt + 1, delay)
+        else:
+            await rt.dead_letter(ev, problem.reason, problem.detail)
+    return good
+
+
+def _attempt(ev: faust.EventT) -> int:
+    """How many times this record has been re-delivered through the retry topic."""
+    headers = ev.message.headers or []
+    items = headers.items() if isinstance(headers, dict) else headers
+    for key, value in items:
+        if key == "retry_attempt":
+            try:
+                return int(value)
+            except (TypeError, ValueError):
+                return 0
+    return 0
+
+
 async def _handle_guarded(rt: Runtime, good: list[tuple[faust.EventT, Event]], handle: Handler, name: str) -> None:
+    by_event = {id(e): ev for ev, e in good}
     events = [e for _, e in good]
     for attempt in range(1, PERMANENT_ATTEMPTS + 1):
         try:
-            await retry(lambda: handle(events), f"{name} batch of {len(events)}")
+            rejected: Rejections = []
+
+            async def run() -> None:
+                rejected[:] = await handle(events)
+
+            await retry(run, f"{name} batch of {len(events)}")
+            for event, problem in rejected:
+                await rt.dead_letter(by_event[id(event)], problem.reason, problem.detail)
             return
         except asyncio.CancelledError:
             raise
@@ -135,8 +217,38 @@ async def _handle_guarded(rt: Runtime, good: list[tuple[faust.EventT, Event]], h
     # Still failing: find the culprits one by one; the rest are processed normally.
     for ev, event in good:
         try:
-            await retry(lambda: handle([event]), f"{name} event {event.event_id}")
+            out: Rejections = []
+
+            async def run_one(event: Event = event) -> None:
+                out[:] = await handle([event])
+
+            await retry(run_one, f"{name} event {event.event_id}")
+            for _e, problem in out:
+                await rt.dead_letter(ev, problem.reason, problem.detail)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001
             await rt.dead_letter(ev, "processing_failed", f"{type(exc).__name__}: {exc}")
+
+
+async def redeliver(rt: Runtime, stream: faust.StreamT) -> None:
+    """The retry agent: wait until each record's time, then put it back on its source topic."""
+    async for ev in stream.events():
+        headers = dict(ev.message.headers or [])
+        source = headers.get("retry_topic", b"").decode()
+        not_before = int(headers.get("retry_not_before", b"0") or 0)
+        if not source:
+            await rt.dead_letter(ev, "processing_failed", "retry record without retry_topic header")
+            continue
+        wait_s = not_before / 1000 - time.time()
+        if wait_s > 0:
+            await asyncio.sleep(min(wait_s, max(references.RETRY_DELAYS_S)))
+        value = ev.message.value if isinstance(ev.message.value, bytes) else b""
+        out_headers = [("retry_attempt", headers.get("retry_attempt", b"1"))]
+        topic = rt.retry_topic.app.topic(source, key_serializer="raw", value_serializer="raw")
+
+        async def send() -> None:
+            fut = await topic.send(key=ev.message.key, value=value, headers=out_headers)
+            await fut
+
+        await retry(send, f"re-deliver to {source}")

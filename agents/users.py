@@ -1,4 +1,4 @@
-"""users agent: ingest.users -> Cassandra users (and the handle index)."""
+"""users agent: ingest.users -> Cassandra users; handles are claimed once, case-insensitively."""
 
 from __future__ import annotations
 
@@ -6,18 +6,30 @@ from collections.abc import Sequence
 
 import faust
 
-from agents.runtime import Runtime, run_batches
+from adapters.cassandra_store import write_ts_us
+from agents.runtime import Rejections, Runtime, run_batches
 from pipeline.events import Event
 from pipeline.model import User
+from pipeline.references import Problem
 from pipeline.topology import TopicSpec
-from adapters.cassandra_store import write_ts_us
 
 
 def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) -> None:
-    async def handle(events: Sequence[Event]) -> None:
+    async def handle(events: Sequence[Event]) -> Rejections:
         cass, _ = await rt.stores()
-        await cass.save_users((User.from_event(e), write_ts_us(e.occurred_at))
-                              for e in events if e.type == "user.registered")
+        rejected: Rejections = []
+        new_users = []
+        for e in events:
+            if e.type == "user.registered":
+                owner = await cass.claim_handle(e.data["handle"], e.actor)
+                if owner != e.actor:
+                    rejected.append((e, Problem("handle_taken", f"@{e.data['handle']} belongs to user {owner}")))
+                else:
+                    new_users.append((User.from_event(e), write_ts_us(e.occurred_at)))
+        await cass.save_users(new_users)
+        await cass.update_users((e.actor, e.data, write_ts_us(e.occurred_at))
+                                for e in events if e.type == "user.updated")
+        return rejected
 
     @app.agent(topic, name="users")
     async def users_agent(stream: faust.StreamT) -> None:

@@ -1,105 +1,121 @@
-"""The aiohttp application: clients opened in cleanup_ctx, routes, and the JSON error middleware."""
+"""The aiohttp application: routes from the OpenAPI document, auth and rate limits, clients in cleanup_ctx."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
 from adapters.cassandra_store import CassandraStore
+from adapters.idempotency import IdempotencyStore
+from adapters.kafka import EventProducer
+from adapters.ratelimit import RateLimiter
 from adapters.redis_store import TimelineCache
+from api import contract, reads, writes
 from api.auth import Authenticator
-from api.errors import bad_request, error_middleware, json_response
+from api.errors import ApiError, error_middleware
 from api.home import HomeTimelines
-from pipeline import timeline
-from pipeline.model import Tweet, User
+from api.keys import (AUTH, CASSANDRA, HOME, LIMITER, OPENAPI, OPERATION, OPERATIONS, SETTINGS, TIMELINES,
+                      TOPOLOGY, USER_ID, WRITER)
 from pipeline.settings import Settings
-from pipeline.topology import Topology, load_topology
+from pipeline.snowflake import Snowflake
+from pipeline.topology import load_topology
 
-SETTINGS = web.AppKey("settings", Settings)
-TOPOLOGY = web.AppKey("topology", Topology)
-AUTH = web.AppKey("auth", Authenticator)
-CASSANDRA = web.AppKey("cassandra", CassandraStore)
-TIMELINES = web.AppKey("timelines", TimelineCache)
-HOME = web.AppKey("home", HomeTimelines)
-
-# Request bodies larger than this are refused with 413 before they are read.
+# Request bodies larger than this are refused with 413 before they are read: the largest valid
+# body (a tweet with four media items and their alt texts) is well under 16 KiB.
 MAX_BODY_BYTES = 64 * 1024
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+HANDLERS: dict[str, Handler] = {
+    "healthz": reads.healthz,
+    "openapi": reads.openapi,
+    "homeTimeline": reads.home_timeline,
+    "registerUser": writes.register_user,
+    "updateProfile": writes.update_profile,
+    "postTweet": writes.post_tweet,
+    "deleteTweet": writes.delete_tweet,
+    "likeTweet": writes.like_tweet,
+    "unlikeTweet": writes.unlike_tweet,
+    "retweet": writes.retweet,
+    "undoRetweet": writes.undo_retweet,
+    "follow": writes.follow,
+    "unfollow": writes.unfollow,
+    "block": writes.block,
+    "unblock": writes.unblock,
+    "mute": writes.mute,
+    "unmute": writes.unmute,
+}
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[error_middleware, guard], client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app[TOPOLOGY] = load_topology(settings.topology_path)
     app[AUTH] = Authenticator(settings)  # fails fast on a missing or weak JWT secret
-    app.cleanup_ctx.append(_stores)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/v1/timelines/home", home_timeline)
+    doc, operations = contract.load()
+    app[OPENAPI] = doc
+    app[OPERATIONS] = {}
+    for op in operations:
+        app.router.add_route(op.method, op.path, HANDLERS[op.operation_id], name=op.operation_id)
+        app[OPERATIONS][op.operation_id] = op
+    app.cleanup_ctx.append(_clients)
     return app
 
 
-async def _stores(app: web.Application) -> AsyncIterator[None]:
-    settings, tun = app[SETTINGS], app[TOPOLOGY].tunables
+async def _clients(app: web.Application) -> AsyncIterator[None]:
+    settings, topology = app[SETTINGS], app[TOPOLOGY]
+    tun, policy = topology.tunables, topology.api
     app[CASSANDRA] = await CassandraStore.open(settings)
     app[TIMELINES] = TimelineCache.from_url(settings.redis_url, tun.timeline_cap)
     app[HOME] = HomeTimelines(app[CASSANDRA], app[TIMELINES], tun.rebuild_per_author)
+    app[LIMITER] = RateLimiter(app[TIMELINES].redis, policy.window_s)
+    producer = EventProducer(settings, topology, **{"message.timeout.ms": policy.produce_timeout_ms})
+    app[WRITER] = writes.Writer(
+        producer, IdempotencyStore(app[TIMELINES].redis, policy.idempotency_ttl_s),
+        Snowflake(settings.worker_id),
+        # librdkafka gives up at message.timeout.ms and reports it; this only backs that up.
+        produce_timeout_s=policy.produce_timeout_ms / 1000 + 1,
+    )
     yield
+    producer.close()
     await app[TIMELINES].close()
     await app[CASSANDRA].close()
 
 
-async def healthz(request: web.Request) -> web.Response:
-    await request.app[TIMELINES].redis.ping()
-    return json_response({"status": "ok"})
-
-
-async def home_timeline(request: web.Request) -> web.Response:
-    reader = request.app[AUTH].user_id(request)
-    limit = _int_param(request, "limit", timeline.DEFAULT_PAGE, 1, timeline.MAX_PAGE)
-    max_id = _id_param(request, "max_id")
-    since_id = _id_param(request, "since_id")
-    ids = await request.app[HOME].page(reader, limit, max_id, since_id)
-    items = await hydrate(request.app[CASSANDRA], ids)
-    meta: dict[str, Any] = {"count": len(items)}
-    if ids:
-        meta["next_max_id"] = str(ids[-1] - 1)
-        meta["newest_id"] = str(ids[0])
-    return json_response({"data": items, "meta": meta})
-
-
-async def hydrate(cass: CassandraStore, ids: list[int]) -> list[dict[str, Any]]:
-    tweets = await cass.get_tweets(ids)
-    users = await cass.get_users(t.author_id for t in tweets.values())
-    return [render_tweet(tweets[i], users.get(tweets[i].author_id)) for i in ids if i in tweets]
-
-
-def render_tweet(tweet: Tweet, author: User | None) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": tweet.tweet_id, "id_str": str(tweet.tweet_id), "text": tweet.text,
-        "created_at": tweet.created_at, "author_id": str(tweet.author_id),
-        "author": author.to_json() if author else None,
-    }
-    if tweet.reply_to is not None:
-        out["reply_to"] = str(tweet.reply_to)
-    if tweet.quote_of is not None:
-        out["quote_of"] = str(tweet.quote_of)
-    return out
-
-
-def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not lo <= int(raw) <= hi:
-        raise bad_request(name, f"{name} must be an integer from {lo} to {hi}")
-    return int(raw)
-
-
-def _id_param(request: web.Request, name: str) -> int | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return None
-    if not raw.isdigit() or len(raw) > 19 or int(raw) >= 1 << 63:
-        raise bad_request(name, f"{name} must be a tweet id (a decimal 64-bit integer)")
-    return int(raw)
+@web.middleware
+async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Authenticate, then count the request against its user's and its IP's rate limits."""
+    route = request.match_info.route
+    op = request.app[OPERATIONS].get(route.name or "")
+    if op is None:  # 404/405 from the router
+        return await handler(request)
+    request[OPERATION] = op
+    user_id: int | None = None
+    auth_error: ApiError | None = None
+    if op.authenticated:
+        try:
+            user_id = request.app[AUTH].user_id(request)
+            request[USER_ID] = user_id
+        except ApiError as exc:
+            auth_error = exc
+    decision = None
+    if op.rate_limit is not None:
+        policy = request.app[TOPOLOGY].api
+        decision = await request.app[LIMITER].hit(
+            op.rate_limit, policy.rate_limits[op.rate_limit], user_id, request.remote or "unknown", time.time())
+    if auth_error is not None:
+        raise auth_error
+    if decision is not None and not decision.allowed:
+        raise ApiError(429, "rate_limited", f"rate limit for {op.rate_limit} exceeded; retry after the reset",
+                       headers=decision.headers())
+    try:
+        response = await handler(request)
+    except ApiError as exc:
+        if decision is not None:
+            exc.headers = {**decision.headers(), **exc.headers}
+        raise
+    if decision is not None:
+        response.headers.update(decision.headers())
+    return response

@@ -55,7 +55,8 @@ async def error_middleware(request: web.Request,
         if exc.status < 400:
             raise
         code = _HTTP_CODES.get(exc.status, "http_error")
-        return ApiError(exc.status, code, exc.reason, headers=dict(exc.headers)).response()
+        keep = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after", "www-authenticate")}
+        return ApiError(exc.status, code, exc.reason, headers=keep).response()
     except Exception:  # noqa: BLE001 - logged here, never shown to the client
         log.exception("unhandled error on %s %s", request.method, request.path)
         return ApiError(500, "internal", "internal server error").response()

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from jsonschema import Draft202012Validator
 
+from pipeline.entities import MAX_TWEET_LENGTH, tweet_length
 from pipeline.errors import InvalidEvent
 from pipeline.settings import project_root
 
@@ -26,6 +27,7 @@ class Reason:
     UNKNOWN_VERSION = "unknown_version"
     WRONG_TOPIC = "wrong_topic"
     SCHEMA_VIOLATION = "schema_violation"
+    TEXT_TOO_LONG = "text_too_long"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,7 @@ class Contracts:
         if event_type not in allowed_types:
             raise InvalidEvent(Reason.WRONG_TOPIC, f"{event_type} does not belong on this topic")
         _check(self._data[(event_type, version)], doc["data"], Reason.SCHEMA_VIOLATION, "data")
+        _check_semantics(event_type, doc["data"])
         return Event(
             event_id=int(doc["event_id"]), type=event_type, version=version,
             occurred_at=doc["occurred_at"], actor=int(doc["actor"]), data=doc["data"],
@@ -100,6 +103,14 @@ class Contracts:
     def check_data(self, event_type: str, version: int, data: dict[str, Any]) -> None:
         """Validate a payload built at the edge (the write API) before it is produced."""
         _check(self._data[(event_type, version)], data, Reason.SCHEMA_VIOLATION, "data")
+
+
+def _check_semantics(event_type: str, data: dict[str, Any]) -> None:
+    """Rules JSON Schema cannot express."""
+    if event_type == "tweet.created":
+        length = tweet_length(data["text"])
+        if length > MAX_TWEET_LENGTH:
+            raise InvalidEvent(Reason.TEXT_TOO_LONG, f"data.text: {length} > {MAX_TWEET_LENGTH} (docs/TEXT.md)")
 
 
 def _validator(path: Path) -> Draft202012Validator:

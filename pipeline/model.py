@@ -38,6 +38,7 @@ class Tweet:
     reply_to: int | None
     quote_of: int | None
     created_at: int  # epoch ms
+    media: tuple[dict[str, str], ...] = ()
 
     @classmethod
     def from_event(cls, event: Event) -> Tweet:
@@ -45,4 +46,4 @@ class Tweet:
         return cls(tweet_id=int(d["tweet_id"]), author_id=event.actor, text=d["text"],
                    reply_to=int(d["reply_to"]) if "reply_to" in d else None,
                    quote_of=int(d["quote_of"]) if "quote_of" in d else None,
-                   created_at=event.occurred_at)
+                   created_at=event.occurred_at, media=tuple(d.get("media", ())))

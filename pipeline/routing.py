@@ -8,9 +8,19 @@ from pipeline.topology import Topology
 # The id an event is partitioned by: None means the actor; otherwise a field of `data`.
 KEY_FIELD: dict[str, str | None] = {
     "user.registered": None,
+    "user.updated": None,
     "tweet.created": None,            # tweets by author id
-    "follow.created": "followee_id",  # edges by the followed account
+    "tweet.deleted": None,
+    "like.created": "tweet_id",       # engagements by the tweet engaged with
+    "like.removed": "tweet_id",
+    "retweet.created": "tweet_id",
+    "retweet.removed": "tweet_id",
+    "follow.created": "followee_id",  # graph edges by the account they point at
     "follow.removed": "followee_id",
+    "block.created": "blocked_id",
+    "block.removed": "blocked_id",
+    "mute.created": "muted_id",
+    "mute.removed": "muted_id",
 }
 
 

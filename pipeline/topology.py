@@ -39,10 +39,25 @@ class Tunables:
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    per_user: int
+    per_ip: int
+
+
+@dataclass(frozen=True)
+class ApiPolicy:
+    window_s: int
+    rate_limits: dict[str, RateLimit]
+    idempotency_ttl_s: int
+    produce_timeout_ms: int
+
+
+@dataclass(frozen=True)
 class Topology:
     topics: dict[str, TopicSpec]
     agents: dict[str, AgentSpec]
     tunables: Tunables
+    api: ApiPolicy
 
     def topic_for_event(self, event_type: str) -> TopicSpec:
         for spec in self.topics.values():
@@ -89,7 +104,28 @@ def parse_topology(raw: Any) -> Topology:
         )
     except KeyError as exc:
         raise TopologyError(f"tunables.{exc.args[0]} is missing") from None
-    return Topology(topics=topics, agents=agents, tunables=tunables)
+    return Topology(topics=topics, agents=agents, tunables=tunables, api=_api(_mapping(raw, "api")))
+
+
+def _api(raw: dict[str, Any]) -> ApiPolicy:
+    limits = dict(_mapping(raw, "rate_limits"))
+    window = limits.pop("window_s", None)
+    if not isinstance(window, int) or window <= 0:
+        raise TopologyError("api.rate_limits.window_s must be a positive integer")
+    parsed = {}
+    for category, spec in limits.items():
+        if not isinstance(spec, dict):
+            raise TopologyError(f"api.rate_limits.{category} must be a mapping")
+        try:
+            parsed[category] = RateLimit(per_user=_positive_int(spec, "per_user"), per_ip=_positive_int(spec, "per_ip"))
+        except KeyError as exc:
+            raise TopologyError(f"api.rate_limits.{category}.{exc.args[0]} is missing") from None
+    try:
+        return ApiPolicy(window_s=window, rate_limits=parsed,
+                         idempotency_ttl_s=_positive_int(raw, "idempotency_ttl_s"),
+                         produce_timeout_ms=_positive_int(raw, "produce_timeout_ms"))
+    except KeyError as exc:
+        raise TopologyError(f"api.{exc.args[0]} is missing") from None
 
 
 def _mapping(raw: dict[str, Any], key: str) -> dict[str, Any]:

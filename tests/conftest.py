@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
+import yaml
 
 from pipeline.settings import Settings
 
@@ -30,14 +31,23 @@ def free_port() -> int:
 def test_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     base = Settings.from_env()
     host, port = base.redis_url.split("://", 1)[1].split("/", 1)[0], base.redis_port
+    state = tmp_path_factory.mktemp("state")
+    # Tests poll the API from one address; the limits themselves are tested with tight values
+    # (tests/e2e/test_write_api.py), so the shared test API gets roomy ones.
+    topology = yaml.safe_load(base.topology_path.read_text())
+    for limit in topology["api"]["rate_limits"].values():
+        if isinstance(limit, dict):
+            limit.update(per_user=limit["per_user"] * 100, per_ip=limit["per_ip"] * 100)
+    (state / "topology.yaml").write_text(yaml.safe_dump(topology))
     return {
         **os.environ,
+        "STARLING_TOPOLOGY": str(state / "topology.yaml"),
         "STARLING_TOPIC_PREFIX": f"t{RUN}.",
         "STARLING_KEYSPACE": f"t{RUN}",
         "STARLING_APP_ID": f"starling-t{RUN}",
         "STARLING_REDIS_URL": f"redis://{host.rsplit(':', 1)[0]}:{port}/{TEST_REDIS_DB}",
         "STARLING_API_PORT": str(free_port()),
-        "STARLING_STATE_DIR": str(tmp_path_factory.mktemp("state")),
+        "STARLING_STATE_DIR": str(state),
         "STARLING_JWT_SECRET": secrets.token_urlsafe(48),
     }
 

@@ -46,7 +46,8 @@ async def test_follow_then_tweet_is_pushed_and_served(running, producer, http, c
 
 async def test_timeline_survives_losing_redis(running, producer, http, cass, redis_client):
     reader, author = new_id(), new_id()
-    await producer.send_event(user(author, f"u{secrets.token_hex(4)}"))
+    for uid in (reader, author):
+        await producer.send_event(user(uid, f"u{secrets.token_hex(4)}"))
     await producer.send_event(event("follow.created", reader, {"followee_id": str(author)}))
     tweet_ids = [new_id() for _ in range(3)]
     for t in tweet_ids:
@@ -65,6 +66,7 @@ async def test_timeline_survives_losing_redis(running, producer, http, cass, red
 
 async def test_malformed_event_is_dead_lettered_and_the_pipeline_goes_on(running, producer, cass):
     author = new_id()
+    await producer.send_event(user(author, f"u{secrets.token_hex(4)}"))
     bad_key = str(author).encode()
     partition, offset = await producer.send(running.topic("ingest.tweets"), bad_key, b"{this is not json")
     good = new_id()

@@ -1,0 +1,31 @@
+"""Typed application keys: what the app holds for the length of its life."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from adapters.cassandra_store import CassandraStore
+from adapters.ratelimit import RateLimiter
+from adapters.redis_store import TimelineCache
+from api.auth import Authenticator
+from api.contract import Operation
+from api.home import HomeTimelines
+from pipeline.settings import Settings
+from pipeline.topology import Topology
+
+SETTINGS = web.AppKey("settings", Settings)
+TOPOLOGY = web.AppKey("topology", Topology)
+AUTH = web.AppKey("auth", Authenticator)
+OPENAPI = web.AppKey("openapi", dict[str, Any])
+OPERATIONS = web.AppKey("operations", dict[str, Operation])
+CASSANDRA = web.AppKey("cassandra", CassandraStore)
+TIMELINES = web.AppKey("timelines", TimelineCache)
+HOME = web.AppKey("home", HomeTimelines)
+LIMITER = web.AppKey("limiter", RateLimiter)
+WRITER = web.AppKey("writer", object)  # api.writes.Writer (typed loosely to avoid an import cycle)
+
+# Per request: the authenticated user id and the operation being served.
+USER_ID = "starling.user_id"
+OPERATION = "starling.operation"
