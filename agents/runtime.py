@@ -96,7 +96,7 @@ class Runtime:
         msg = ev.message
         not_before = int(time.time() * 1000 + delay_s * 1000)
         headers = [("retry_topic", msg.topic.encode()), ("retry_attempt", str(attempt).encode()),
-                   ("retry_not_before", str(not_before).encode())]
+                   ("retry_not_before", str(not_before).encode()), *origin_headers(ev)]
         value = msg.value if isinstance(msg.value, bytes) else b""
 
         async def send() -> None:
@@ -108,10 +108,11 @@ class Runtime:
     async def dead_letter(self, ev: faust.EventT, reason: str, detail: str) -> None:
         """Produce the raw record with why it failed, and wait for the broker's ack."""
         msg = ev.message
+        origin = dict(origin_headers(ev))
         headers = [
             ("reason", reason.encode()), ("detail", detail[:1000].encode()),
-            ("source_topic", msg.topic.encode()), ("source_partition", str(msg.partition).encode()),
-            ("source_offset", str(msg.offset).encode()),
+            ("source_topic", origin["origin_topic"]), ("source_partition", origin["origin_partition"]),
+            ("source_offset", origin["origin_offset"]), ("attempts", str(_attempt(ev) + 1).encode()),
             ("failed_at", str(int(time.time() * 1000)).encode()),
         ]
         value = msg.value if isinstance(msg.value, bytes) else b""
@@ -175,7 +176,8 @@ async def _check_references(rt: Runtime, decoded: list[tuple[faust.EventT, Event
             good.append((ev, event))
             continue
         attempt = _attempt(ev)
-        delay = references.retry_delay(attempt) if problem.reason == references.UNKNOWN_REFERENCE else None
+        delays = rt.topology.tunables.retry_delays_s
+        delay = references.retry_delay(attempt, delays) if problem.reason == references.UNKNOWN_REFERENCE else None
         if delay is not None:
             await rt.send_retry(ev, attempt + 1, delay)
         else:
@@ -183,17 +185,28 @@ async def _check_references(rt: Runtime, decoded: list[tuple[faust.EventT, Event
     return good
 
 
+def _headers(ev: faust.EventT) -> dict[str, bytes]:
+    raw = ev.message.headers or []
+    items = raw.items() if isinstance(raw, dict) else raw
+    return {k: v for k, v in items}
+
+
+def origin_headers(ev: faust.EventT) -> list[tuple[str, bytes]]:
+    """Where the record was first produced: kept through re-deliveries, reported when it fails."""
+    h = _headers(ev)
+    if "origin_topic" in h:
+        return [(k, h[k]) for k in ("origin_topic", "origin_partition", "origin_offset")]
+    msg = ev.message
+    return [("origin_topic", msg.topic.encode()), ("origin_partition", str(msg.partition).encode()),
+            ("origin_offset", str(msg.offset).encode())]
+
+
 def _attempt(ev: faust.EventT) -> int:
     """How many times this record has been re-delivered through the retry topic."""
-    headers = ev.message.headers or []
-    items = headers.items() if isinstance(headers, dict) else headers
-    for key, value in items:
-        if key == "retry_attempt":
-            try:
-                return int(value)
-            except (TypeError, ValueError):
-                return 0
-    return 0
+    try:
+        return int(_headers(ev).get("retry_attempt", b"0"))
+    except ValueError:
+        return 0
 
 
 async def _handle_guarded(rt: Runtime, good: list[tuple[faust.EventT, Event]], handle: Handler, name: str) -> None:
@@ -234,7 +247,7 @@ async def _handle_guarded(rt: Runtime, good: list[tuple[faust.EventT, Event]], h
 async def redeliver(rt: Runtime, stream: faust.StreamT) -> None:
     """The retry agent: wait until each record's time, then put it back on its source topic."""
     async for ev in stream.events():
-        headers = dict(ev.message.headers or [])
+        headers = _headers(ev)
         source = headers.get("retry_topic", b"").decode()
         not_before = int(headers.get("retry_not_before", b"0") or 0)
         if not source:
@@ -242,9 +255,9 @@ async def redeliver(rt: Runtime, stream: faust.StreamT) -> None:
             continue
         wait_s = not_before / 1000 - time.time()
         if wait_s > 0:
-            await asyncio.sleep(min(wait_s, max(references.RETRY_DELAYS_S)))
+            await asyncio.sleep(min(wait_s, max(rt.topology.tunables.retry_delays_s)))
         value = ev.message.value if isinstance(ev.message.value, bytes) else b""
-        out_headers = [("retry_attempt", headers.get("retry_attempt", b"1"))]
+        out_headers = [("retry_attempt", headers.get("retry_attempt", b"1")), *origin_headers(ev)]
         topic = rt.retry_topic.app.topic(source, key_serializer="raw", value_serializer="raw")
 
         async def send() -> None:

@@ -26,8 +26,8 @@ covering the sigil. Nothing is found inside a URL.
 Hashtag and cashtag keys are NFKC(casefold(NFKC(tag))), close to Unicode's NFKC_Casefold: case
 and compatibility variants (fullwidth, ligatures) count as one tag; `text` keeps what was typed.
 
-Every pattern uses possessive quantifiers and every scan is bounded, so work is linear in the
-length of the text: no input can make the regex engine backtrack.
+Patterns use possessive quantifiers and every scan is bounded, so work stays linear in the length
+of the text: no input can send the regex engine into catastrophic backtracking.
 """
 
 from __future__ import annotations
@@ -43,15 +43,15 @@ MAX_TWEET_LENGTH = 280
 URL_LENGTH = 23
 # An emoji costs what one CJK character does, however many code points it joins (twitter-text v3).
 EMOJI_LENGTH = 2
-# Twitter's display limit for a hashtag; a longer run is more likely noise than a topic.
+# Longest tag we index: a longer run is noise rather than a topic, and the cap bounds each scan.
 MAX_HASHTAG = 100
 # Twitter usernames are 1-15 characters of [A-Za-z0-9_].
 MAX_HANDLE = 15
 
 # Code points that weigh 2: all but the weight-100 ranges of twitter-text's config/v3.json.
 _HEAVY = re.compile(r"[^\x00-\u10ff\u2000-\u200d\u2010-\u201f\u2032-\u2037]")
-# Emoji bases: every block holding Extended_Pictographic characters (UTS #51), skin tones left
-# out; whole blocks so that emoji newer than this Python's Unicode tables still count as emoji.
+# Emoji bases: a superset of Extended_Pictographic (UTS #51) without the skin tones; the emoji
+# planes are taken whole so that emoji newer than this Python's Unicode tables still count.
 _PICTO = (
     r"\u00a9\u00ae\u203c\u2049\u2122\u2139\u2194-\u21aa\u231a-\u23ff\u24c2\u25aa-\u25fe"
     r"\u2600-\u27bf\u2934\u2935\u2b05-\u2b55\u3030\u303d\u3297\u3299"

@@ -101,11 +101,6 @@ def _apply(e: Event, users: set[int], tweets: dict[int, TweetState]) -> None:
         tweets[e.id_field("tweet_id")] = TweetState(author_id=e.actor, deleted=True)
 
 
-# Re-deliveries of an event whose references are unknown, seconds after each attempt: covers a
-# registration or tweet still in flight on another topic, and a lagging agent catching up.
-RETRY_DELAYS_S = (1, 5, 30, 120)
-
-
-def retry_delay(attempt: int) -> float | None:
+def retry_delay(attempt: int, delays_s: tuple[float, ...]) -> float | None:
     """Delay before re-delivery number `attempt + 1`, or None when retries are exhausted."""
-    return RETRY_DELAYS_S[attempt] if 0 <= attempt < len(RETRY_DELAYS_S) else None
+    return delays_s[attempt] if 0 <= attempt < len(delays_s) else None

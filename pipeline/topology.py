@@ -36,6 +36,7 @@ class Tunables:
     batch_within_s: float
     max_event_bytes: int
     rebuild_per_author: int
+    retry_delays_s: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ def parse_topology(raw: Any) -> Topology:
             batch_within_s=float(t["batch_within_s"]),
             max_event_bytes=_positive_int(t, "max_event_bytes"),
             rebuild_per_author=_positive_int(t, "rebuild_per_author"),
+            retry_delays_s=_delays(t["retry_delays_s"]),
         )
     except KeyError as exc:
         raise TopologyError(f"tunables.{exc.args[0]} is missing") from None
@@ -133,6 +135,12 @@ def _mapping(raw: dict[str, Any], key: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise TopologyError(f"{key} must be a mapping")
     return value
+
+
+def _delays(raw: Any) -> tuple[float, ...]:
+    if not isinstance(raw, list) or not all(isinstance(d, (int, float)) and d > 0 for d in raw):
+        raise TopologyError("tunables.retry_delays_s must be a list of positive numbers")
+    return tuple(float(d) for d in raw)
 
 
 def _positive_int(raw: dict[str, Any], key: str) -> int:

@@ -58,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="produce a small demo workload and wait until it is visible")
     demo.set_defaults(func=_demo)
 
+    dlq = sub.add_parser("dlq", help="inspect the dead-letter topic: counts by reason, samples")
+    dlq.add_argument("--reason", help="only this reason code")
+    dlq.add_argument("--samples", type=int, default=3, help="samples per reason")
+    dlq.add_argument("--json", action="store_true", help="machine-readable output")
+    dlq.set_defaults(func=_dlq)
+
     token = sub.add_parser("token", help="DEVELOPMENT ONLY: mint a bearer token for a user id")
     token.add_argument("user_id")
     token.add_argument("--ttl", type=int, default=3600, help="seconds until the token expires")
@@ -140,6 +146,28 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from starling import demo
 
     return demo.run(local_settings(settings))
+
+
+def _dlq(args: argparse.Namespace, settings: Settings) -> int:
+    import orjson
+
+    from adapters.deadletter import inspect
+
+    report = inspect(settings, samples_per_reason=args.samples, reason=args.reason)
+    if args.json:
+        print(orjson.dumps(report.to_json(), option=orjson.OPT_INDENT_2).decode())
+        return 0
+    print(f"{report.total} dead-lettered record(s) in {settings.topic('deadletter')}")
+    for reason, n in report.by_reason.most_common():
+        print(f"  {n:7d}  {reason}")
+    for topic, n in report.by_source.most_common():
+        print(f"  {n:7d}  from {topic}")
+    for reason, samples in report.samples.items():
+        print(f"\n{reason}:")
+        for sample in samples:
+            print(f"  {sample['source']} key={sample['key']!r}: {sample['detail']}")
+            print(f"    {sample['value']}")
+    return 0
 
 
 def _token(args: argparse.Namespace, settings: Settings) -> int:

@@ -38,6 +38,8 @@ def test_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     for limit in topology["api"]["rate_limits"].values():
         if isinstance(limit, dict):
             limit.update(per_user=limit["per_user"] * 100, per_ip=limit["per_ip"] * 100)
+    # Unknown references reach the dead-letter topic in seconds instead of minutes.
+    topology["tunables"]["retry_delays_s"] = [0.5, 1]
     (state / "topology.yaml").write_text(yaml.safe_dump(topology))
     return {
         **os.environ,

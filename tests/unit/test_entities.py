@@ -207,7 +207,8 @@ def test_adversarial_inputs_give_sensible_answers(text, hashtags, mentions, urls
 # Text rich in entity syntax: sigils, URL pieces, emoji parts and random characters.
 PIECES = st.sampled_from(
     ["#", "＃", "@", "＠", "$", "&", "http://", "https://", "a.co", ".", "/", "(", ")", "?", " ", "_",
-     "AAPL", "ab", "日本", "é", "e\u0301", "1", "\u200d", "\ufe0f", "\u20e3", "\U0001f468", "\U0001f3fd"]
+     "AAPL", "ab", "日本", "é", "e\u0301", "1", "\u200d", "\ufe0f", "\u20e3", "\U0001f468", "\U0001f3fd",
+     "#tag", "@jack", "$BRK.A", "http://a.co", "https://b.co/p_(q)#f"]
 )
 TWEETS = st.lists(PIECES | st.text(max_size=3), max_size=40).map("".join)
 ANY_TEXT = TWEETS | st.text()
