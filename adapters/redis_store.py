@@ -31,6 +31,18 @@ return 1
 """
 
 
+# Connections per process: enough for a busy event loop; beyond it requests wait for a free one
+# (up to POOL_TIMEOUT_S) instead of failing with "Too many connections".
+POOL_SIZE = 64
+POOL_TIMEOUT_S = 5
+
+
+def connect(url: str) -> aioredis.Redis:
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=POOL_SIZE, timeout=POOL_TIMEOUT_S, decode_responses=True)
+    return aioredis.Redis(connection_pool=pool)
+
+
 def timeline_key(user_id: int) -> str:
     return f"tl:{user_id}"
 
@@ -43,7 +55,7 @@ class TimelineCache:
 
     @classmethod
     def from_url(cls, url: str, cap: int) -> TimelineCache:
-        return cls(aioredis.Redis.from_url(url, decode_responses=True), cap)
+        return cls(connect(url), cap)
 
     async def close(self) -> None:
         await self.redis.aclose()

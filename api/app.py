@@ -71,7 +71,8 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
     app[TIMELINES] = TimelineCache.from_url(settings.redis_url, tun.timeline_cap)
     app[HOME] = HomeTimelines(app[CASSANDRA], app[TIMELINES], tun.rebuild_per_author)
     app[LIMITER] = RateLimiter(app[TIMELINES].redis, policy.window_s)
-    producer = EventProducer(settings, topology, **{"message.timeout.ms": policy.produce_timeout_ms})
+    producer = EventProducer(settings, topology, **{"message.timeout.ms": policy.produce_timeout_ms,
+                                                    "linger.ms": policy.produce_linger_ms})
     app[WRITER] = writes.Writer(
         producer, IdempotencyStore(app[TIMELINES].redis, policy.idempotency_ttl_s),
         Snowflake(settings.worker_id),

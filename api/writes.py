@@ -9,6 +9,7 @@ Kafka cannot become two tweets downstream).
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -132,9 +133,20 @@ def _ctx(request: web.Request) -> tuple[Writer, CassandraStore, int]:
     return writer, request.app[CASSANDRA], request[USER_ID]
 
 
+# Registered users are never removed, so a positive answer can be remembered per process.
+_REGISTERED: OrderedDict[int, None] = OrderedDict()
+REGISTERED_CACHE = 100_000
+
+
 async def _require_registered(cass: CassandraStore, me: int) -> None:
+    if me in _REGISTERED:
+        _REGISTERED.move_to_end(me)
+        return
     if not await cass.existing_users([me]):
         raise ApiError(403, "not_registered", "register a profile first (POST /v1/users)")
+    _REGISTERED[me] = None
+    if len(_REGISTERED) > REGISTERED_CACHE:
+        _REGISTERED.popitem(last=False)
 
 
 async def register_user(request: web.Request) -> web.Response:

@@ -51,6 +51,7 @@ class ApiPolicy:
     rate_limits: dict[str, RateLimit]
     idempotency_ttl_s: int
     produce_timeout_ms: int
+    produce_linger_ms: float
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,8 @@ def _api(raw: dict[str, Any]) -> ApiPolicy:
     try:
         return ApiPolicy(window_s=window, rate_limits=parsed,
                          idempotency_ttl_s=_positive_int(raw, "idempotency_ttl_s"),
-                         produce_timeout_ms=_positive_int(raw, "produce_timeout_ms"))
+                         produce_timeout_ms=_positive_int(raw, "produce_timeout_ms"),
+                         produce_linger_ms=float(raw["produce_linger_ms"]))
     except KeyError as exc:
         raise TopologyError(f"api.{exc.args[0]} is missing") from None
 

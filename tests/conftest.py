@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
-import redis.asyncio as aioredis
+import redis.asyncio as aioredis  # noqa: F401 - the fixture's type
 import yaml
 
 from pipeline.settings import Settings
@@ -84,7 +84,9 @@ def stack(settings: Settings) -> Iterator[Settings]:
 
 @pytest_asyncio.fixture(scope="session")
 async def redis_client(stack: Settings) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(stack.redis_url, decode_responses=True)
+    from adapters.redis_store import connect
+
+    client = connect(stack.redis_url)
     await client.flushdb()
     yield client
     await client.aclose()

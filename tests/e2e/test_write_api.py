@@ -221,3 +221,17 @@ async def test_broker_down_is_503_with_retry_after_and_a_retry_lands_once(runnin
     records = read_topic(running.kafka_bootstrap, running.topic("ingest.tweets"))
     texts = [orjson.loads(m.value())["data"].get("text") for m in records if m.key() == str(author).encode()]
     assert texts.count("in the outage") == 1
+
+
+async def test_openapi_is_served_and_every_protected_operation_needs_a_token(running, http):
+    from api import contract
+
+    status, doc, _ = await call(http, running, "GET", "/openapi.json")
+    assert status == 200 and doc["openapi"].startswith("3.1") and "/v1/tweets" in doc["paths"]
+    for op in contract.load()[1]:
+        path = op.path.replace("{tweet_id}", "123").replace("{user_id}", "456")
+        status, body, _ = await call(http, running, op.method, path)
+        if op.authenticated:
+            assert status == 401 and body["error"]["code"] == "unauthorized", op.operation_id
+        else:
+            assert status == 200, op.operation_id

@@ -1,0 +1,122 @@
+"""Shared by the benchmarks: a private namespace on the running local stack, figures, results files."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.settings import Settings, project_root
+
+RESULTS = project_root() / "bench" / "results"
+NODE_DIR = project_root() / "bench" / "node"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def namespace(name: str, topology_patch: dict[str, Any] | None = None) -> tuple[Settings, dict[str, str]]:
+    """Settings and environment for a benchmark's own topics, keyspace, Redis db and state dir."""
+    base = Settings.from_env()
+    state = base.state_dir / "bench" / name
+    state.mkdir(parents=True, exist_ok=True)
+    topology = yaml.safe_load(base.topology_path.read_text())
+    for dotted, value in (topology_patch or {}).items():
+        node = topology
+        *head, last = dotted.split(".")
+        for part in head:
+            node = node[part]
+        node[last] = value
+    (state / "topology.yaml").write_text(yaml.safe_dump(topology))
+    run = secrets.token_hex(3)
+    host = base.redis_url.split("://", 1)[1].split("/", 1)[0]
+    env = {
+        **os.environ,
+        "STARLING_TOPOLOGY": str(state / "topology.yaml"),
+        "STARLING_TOPIC_PREFIX": f"bench-{name}-{run}.",
+        "STARLING_KEYSPACE": f"bench_{name.replace('-', '_')}_{run}",
+        "STARLING_APP_ID": f"starling-bench-{name}-{run}",
+        "STARLING_REDIS_URL": f"redis://{host}/3",
+        "STARLING_API_PORT": str(free_port()),
+        "STARLING_STATE_DIR": str(state),
+        "STARLING_JWT_SECRET": secrets.token_urlsafe(48),
+    }
+    return Settings.from_env(env), env
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def summary_ms(samples_s: list[float]) -> dict[str, float]:
+    ms = [s * 1000 for s in samples_s]
+    return {"p50_ms": round(percentile(ms, 50), 3), "p99_ms": round(percentile(ms, 99), 3),
+            "max_ms": round(max(ms), 3), "mean_ms": round(statistics.fmean(ms), 3), "n": len(ms)}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc (clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def calibration_us() -> float:
+    """Microseconds for a fixed pure-Python workload (HMAC-SHA256 of 100 bytes plus a 200-step
+    loop). This machine's speed varies with its host (2x seen within an hour), so every result
+    carries it: compare runs by it, and trust ratios to same-run baselines over absolute figures."""
+    import hashlib
+    import hmac
+    import timeit
+
+    key, msg = b"k" * 32, b"m" * 100
+
+    def work() -> None:
+        hmac.new(key, msg, hashlib.sha256).digest()
+        sum(i * i for i in range(200))
+
+    return round(min(timeit.repeat(work, number=2000, repeat=5)) / 2000 * 1e6, 2)
+
+
+def machine() -> dict[str, Any]:
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "calibration_us": calibration_us()}
+
+
+def open_loop(url: str, rate: int, duration_s: float, method: str = "GET", headers: dict[str, str] | None = None,
+              bodies: list[str] | None = None, tokens: list[str] | None = None) -> dict[str, Any]:
+    """Run bench/node/openloop.mjs: fixed offered rate, latency from each request's due time."""
+    cfg = {"url": url, "rate": rate, "duration_s": duration_s, "method": method, "headers": headers or {},
+           "bodies": bodies, "tokens": tokens}
+    out = subprocess.run(["node", str(NODE_DIR / "openloop.mjs"), json.dumps(cfg)], capture_output=True,
+                         text=True, check=True, timeout=duration_s * 3 + 60)
+    return dict(json.loads(out.stdout))
+
+
+def write_results(name: str, data: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    data = {"benchmark": name, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": machine(), **data}
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"\nresults written to {path}", file=sys.stderr)
+    return path
+
+
+def progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,80 @@
+// Open-loop HTTP load at a fixed offered rate (Node built-ins only).
+//
+//   node openloop.mjs '{"url": ..., "rate": 1000, "duration_s": 20, "method": "POST",
+//                       "headers": {...}, "bodies": ["...", ...], "tokens": ["...", ...]}'
+//
+// Request i is due at start + i/rate and is sent then, whatever happened to earlier requests
+// (no connection limit makes it wait), and its latency is measured from that due time, so a slow
+// server shows up as latency instead of as a lower request rate (no coordinated omission).
+// Bodies and bearer tokens, when several are given, are used round-robin.
+// Prints one JSON object: counts, status codes, latency percentiles in milliseconds.
+import http from "node:http";
+import { performance } from "node:perf_hooks";
+
+const cfg = JSON.parse(process.argv[2]);
+const url = new URL(cfg.url);
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
+const total = Math.round(cfg.rate * cfg.duration_s);
+const interval = 1000 / cfg.rate;
+const bodies = cfg.bodies ?? [null];
+const tokens = cfg.tokens ?? [null];
+const latencies = new Float64Array(total);
+const statuses = {};
+let sent = 0, done = 0, errors = 0, lateSends = 0;
+
+function send(i, due) {
+  const headers = { ...(cfg.headers ?? {}) };
+  const token = tokens[i % tokens.length];
+  if (token) headers["Authorization"] = `Bearer ${token}`;
+  const body = bodies[i % bodies.length];
+  if (body !== null) headers["Content-Length"] = Buffer.byteLength(body);
+  const req = http.request(
+    { agent, host: url.hostname, port: url.port, path: url.pathname + url.search, method: cfg.method ?? "GET", headers },
+    (res) => {
+      res.resume();
+      res.on("end", () => {
+        latencies[i] = performance.now() - due;
+        statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
+        finish();
+      });
+    },
+  );
+  req.on("error", () => { latencies[i] = performance.now() - due; errors++; finish(); });
+  if (body !== null) req.write(body);
+  req.end();
+}
+
+function finish() {
+  done++;
+  if (done === total) report();
+}
+
+const start = performance.now() + 50;
+function tick() {
+  const now = performance.now();
+  while (sent < total && start + sent * interval <= now) {
+    const due = start + sent * interval;
+    if (now - due > 5) lateSends++;  // the generator itself fell behind by more than 5 ms
+    send(sent, due);
+    sent++;
+  }
+  if (sent < total) setTimeout(tick, Math.max(0, Math.min(1, start + sent * interval - performance.now())));
+}
+setTimeout(tick, 50);
+
+function pct(sorted, q) {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.round((q / 100) * (sorted.length - 1))))];
+}
+
+function report() {
+  const elapsed = (performance.now() - start) / 1000;
+  const sorted = Array.from(latencies).sort((a, b) => a - b);
+  const r = (x) => Math.round(x * 1000) / 1000;
+  console.log(JSON.stringify({
+    offered_per_s: cfg.rate, requests: total, duration_s: r(elapsed), completed_per_s: r(total / elapsed),
+    statuses, errors, late_sends: lateSends,
+    latency_ms: { p50: r(pct(sorted, 50)), p90: r(pct(sorted, 90)), p99: r(pct(sorted, 99)),
+                  p999: r(pct(sorted, 99.9)), max: r(sorted[sorted.length - 1]) },
+  }));
+  agent.destroy();
+}
