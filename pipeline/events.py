@@ -61,9 +61,9 @@ class Contracts:
         self._envelope = _validator(schema_dir / "envelope.v1.json")
         self._data: dict[tuple[str, int], Draft202012Validator] = {}
         for path in sorted(schema_dir.glob("*.v[0-9]*.json")):
-            event_type, _, version = path.name.removesuffix(".json").rpartition(".v")
-            if event_type != "envelope":
-                self._data[(event_type, int(version))] = _validator(path)
+            name, _, number = path.name.removesuffix(".json").rpartition(".v")
+            if name != "envelope":
+                self._data[(name, int(number))] = _validator(path)
         self._versions: dict[str, set[int]] = {}
         for event_type, version in self._data:
             self._versions.setdefault(event_type, set()).add(version)
