@@ -58,3 +58,28 @@ def test_tampered_payload_is_401():
 def test_refuses_to_start_with_a_weak_secret():
     with pytest.raises(SettingsError, match="STARLING_JWT_SECRET"):
         Authenticator(Settings.from_env({"STARLING_JWT_SECRET": "too-short"}))
+
+
+def test_a_remembered_token_is_verified_again_once_its_exp_passed(monkeypatch):
+    import api.auth
+
+    calls = []
+    real_decode = jwt.decode
+    monkeypatch.setattr(api.auth.jwt, "decode", lambda *a, **k: (calls.append(1), real_decode(*a, **k))[1])
+    auth = Authenticator(S)
+    token = _token()
+    assert auth.user_id(_req(f"Bearer {token}")) == 42
+    assert auth.user_id(_req(f"Bearer {token}")) == 42
+    assert len(calls) == 1, "the second use is served from the cache"
+    auth._verified[token] = (42, int(time.time()) - 3600)  # as if its exp had passed
+    assert auth.user_id(_req(f"Bearer {token}")) == 42
+    assert len(calls) == 2, "an expired entry is never served"
+
+
+def test_a_failed_token_is_never_remembered():
+    auth = Authenticator(S)
+    bad = _token(aud="someone-else")
+    for _ in range(2):
+        with pytest.raises(ApiError):
+            auth.user_id(_req(f"Bearer {bad}"))
+    assert bad not in auth._verified
