@@ -12,6 +12,7 @@ from cassandra.cluster import Cluster, Session
 from adapters import cql
 import orjson
 
+from pipeline.graph import FollowerCount
 from pipeline.model import Tweet, User
 from pipeline.references import TweetState
 from pipeline.settings import Settings
@@ -128,8 +129,11 @@ class CassandraStore:
         rows = await cql.execute(self.session, self._stmts["get_tweets"], (ids,))
         return {r["tweet_id"]: _tweet(r) for r in rows if not r["deleted"] and r["text"] is not None}
 
-    async def recent_tweet_ids(self, author_id: int, limit: int) -> list[int]:
-        rows = await cql.execute(self.session, self._stmts["recent_by_author"], (author_id, limit))
+    async def recent_tweet_ids(self, author_id: int, limit: int, max_id: int | None = None) -> list[int]:
+        if max_id is None:
+            rows = await cql.execute(self.session, self._stmts["recent_by_author"], (author_id, limit))
+        else:
+            rows = await cql.execute(self.session, self._stmts["recent_by_author_before"], (author_id, max_id, limit))
         return [r["tweet_id"] for r in rows]
 
     # -- graph -------------------------------------------------------------------------------
@@ -187,6 +191,45 @@ class CassandraStore:
         await cql.execute_many(self.session, self._stmts["insert_retweet"], ins)
         await cql.execute_many(self.session, self._stmts["delete_retweet"], dels)
 
+    # -- counts and celebrities --------------------------------------------------------------
+    async def follower_counts(self, user_ids: Iterable[int]) -> dict[int, FollowerCount]:
+        ids = list(set(user_ids))
+        if not ids:
+            return {}
+        rows = await cql.execute(self.session, self._stmts["get_follower_counts"], (ids,))
+        return {r["user_id"]: FollowerCount(r["followers"] or 0, r["src_partition"], r["src_offset"]) for r in rows}
+
+    async def save_follower_counts(self, counts: dict[int, FollowerCount]) -> None:
+        await cql.execute_many(self.session, self._stmts["put_follower_count"], [
+            (c.followers, c.partition, c.offset, uid) for uid, c in counts.items()])
+
+    async def follow_edges_among(self, pairs: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
+        """Which of these (follower, followee) edges exist now."""
+        by_followee: dict[int, list[int]] = {}
+        for follower, followee in set(pairs):
+            by_followee.setdefault(followee, []).append(follower)
+        found: set[tuple[int, int]] = set()
+        for followee, followers in by_followee.items():
+            rows = await cql.execute(self.session, self._stmts["edges_among"], (followee, followers))
+            found.update((r["follower_id"], followee) for r in rows)
+        return found
+
+    async def set_celebrities(self, flags: dict[int, bool]) -> None:
+        await cql.execute_many(self.session, self._stmts["add_celebrity"], [(u,) for u, f in flags.items() if f])
+        await cql.execute_many(self.session, self._stmts["remove_celebrity"], [(u,) for u, f in flags.items() if not f])
+
+    async def celebrities(self) -> set[int]:
+        rows = await cql.execute(self.session, self._stmts["celebrities"], ())
+        return {r["user_id"] for r in rows}
+
+    async def relations_of(self, reader: int) -> tuple[set[int], set[int]]:
+        """(authors hidden from the reader: blocked either way or muted, authors the reader follows)."""
+        blocks = await cql.execute(self.session, self._stmts["blocks_of"], (reader,))
+        blocked_by = await cql.execute(self.session, self._stmts["blocked_by_of"], (reader,))
+        mutes = await cql.execute(self.session, self._stmts["mutes_of"], (reader,))
+        hidden = {r["target_id"] for r in blocks} | {r["source_id"] for r in blocked_by} | {r["target_id"] for r in mutes}
+        return hidden, set(await self.following(reader))
+
     async def liked_by(self, tweet_id: int) -> set[int]:
         rows = await cql.execute(self.session, self._stmts["likes_of"], (tweet_id,))
         return {r["user_id"] for r in rows}
@@ -242,6 +285,16 @@ _STATEMENTS = {
     "tweet_states": "SELECT tweet_id, author_id, deleted FROM tweets WHERE tweet_id IN ?",
     "get_tweets": "SELECT * FROM tweets WHERE tweet_id IN ?",
     "recent_by_author": "SELECT tweet_id FROM tweets_by_author WHERE author_id = ? LIMIT ?",
+    "recent_by_author_before": "SELECT tweet_id FROM tweets_by_author WHERE author_id = ? AND tweet_id <= ? LIMIT ?",
+    "get_follower_counts": "SELECT * FROM follower_counts WHERE user_id IN ?",
+    "put_follower_count": "UPDATE follower_counts SET followers = ?, src_partition = ?, src_offset = ? WHERE user_id = ?",
+    "edges_among": "SELECT follower_id FROM followers_by_user WHERE user_id = ? AND follower_id IN ?",
+    "add_celebrity": "INSERT INTO celebrities (shard, user_id) VALUES (0, ?)",
+    "remove_celebrity": "DELETE FROM celebrities WHERE shard = 0 AND user_id = ?",
+    "celebrities": "SELECT user_id FROM celebrities WHERE shard = 0",
+    "blocks_of": "SELECT target_id FROM blocks_by_user WHERE user_id = ?",
+    "blocked_by_of": "SELECT source_id FROM blocked_by_user WHERE user_id = ?",
+    "mutes_of": "SELECT target_id FROM mutes_by_user WHERE user_id = ?",
     "followers": "SELECT follower_id FROM followers_by_user WHERE user_id = ?",
     "following": "SELECT followee_id FROM following_by_user WHERE user_id = ? LIMIT ?",
     "insert_like": "INSERT INTO likes_by_tweet (tweet_id, user_id, liked_at) VALUES (?, ?, ?) USING TIMESTAMP ?",

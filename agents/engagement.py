@@ -6,14 +6,14 @@ from collections.abc import Sequence
 
 import faust
 
-from agents.runtime import Rejections, Runtime, run_batches
+from agents.runtime import Positions, Rejections, Runtime, run_batches
 from pipeline.engagement import like_facts, retweet_facts
 from pipeline.events import Event
 from pipeline.topology import TopicSpec
 
 
 def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) -> None:
-    async def handle(events: Sequence[Event]) -> Rejections:
+    async def handle(events: Sequence[Event], _positions: Positions) -> Rejections:
         cass, _ = await rt.stores()
         await cass.apply_likes(like_facts(events))
         await cass.apply_retweets(retweet_facts(events))

@@ -21,6 +21,7 @@ import faust
 import redis.exceptions
 
 from adapters.cassandra_store import CassandraStore
+from adapters.graph_cache import GraphCache
 from adapters.redis_store import TimelineCache
 from pipeline import references
 from pipeline.errors import InvalidEvent
@@ -44,7 +45,9 @@ PERMANENT_ATTEMPTS = 3
 
 # A handler writes a batch and returns the events it refused (with why): they are dead-lettered.
 Rejections = list[tuple[Event, Problem]]
-Handler = Callable[[Sequence[Event]], Awaitable[Rejections]]
+# Each event comes with its (partition, offset): agents that keep offset-guarded state need it.
+Positions = Sequence[tuple[int, int]]
+Handler = Callable[[Sequence[Event], Positions], Awaitable[Rejections]]
 # Registered users are never removed, so a positive lookup can be remembered.
 KNOWN_USERS_CACHE = 200_000
 
@@ -59,6 +62,7 @@ class Runtime:
     known_users: OrderedDict[int, None] = field(default_factory=OrderedDict)
     _cassandra: CassandraStore | None = None
     _timelines: TimelineCache | None = None
+    _graph: GraphCache | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def stores(self) -> tuple[CassandraStore, TimelineCache]:
@@ -73,7 +77,13 @@ class Runtime:
             if self._timelines is None:
                 self._timelines = TimelineCache.from_url(
                     self.settings.redis_url, self.topology.tunables.timeline_cap)
+                self._graph = GraphCache(self._timelines.redis)
         return self._cassandra, self._timelines
+
+    @property
+    def graph(self) -> GraphCache:
+        assert self._graph is not None, "call stores() first"
+        return self._graph
 
     async def close(self) -> None:
         if self._timelines is not None:
@@ -212,12 +222,13 @@ def _attempt(ev: faust.EventT) -> int:
 async def _handle_guarded(rt: Runtime, good: list[tuple[faust.EventT, Event]], handle: Handler, name: str) -> None:
     by_event = {id(e): ev for ev, e in good}
     events = [e for _, e in good]
+    positions = [(ev.message.partition, ev.message.offset) for ev, _ in good]
     for attempt in range(1, PERMANENT_ATTEMPTS + 1):
         try:
             rejected: Rejections = []
 
             async def run() -> None:
-                rejected[:] = await handle(events)
+                rejected[:] = await handle(events, positions)
 
             await retry(run, f"{name} batch of {len(events)}")
             for event, problem in rejected:
@@ -232,8 +243,8 @@ async def _handle_guarded(rt: Runtime, good: list[tuple[faust.EventT, Event]], h
         try:
             out: Rejections = []
 
-            async def run_one(event: Event = event) -> None:
-                out[:] = await handle([event])
+            async def run_one(event: Event = event, ev: faust.EventT = ev) -> None:
+                out[:] = await handle([event], [(ev.message.partition, ev.message.offset)])
 
             await retry(run_one, f"{name} event {event.event_id}")
             for _e, problem in out:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import faust
 
 from adapters.cassandra_store import write_ts_us
-from agents.runtime import Rejections, Runtime, run_batches
+from agents.runtime import Positions, Rejections, Runtime, run_batches
 from pipeline.events import Event
 from pipeline.model import User
 from pipeline.references import Problem
@@ -15,7 +15,7 @@ from pipeline.topology import TopicSpec
 
 
 def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) -> None:
-    async def handle(events: Sequence[Event]) -> Rejections:
+    async def handle(events: Sequence[Event], _positions: Positions) -> Rejections:
         cass, _ = await rt.stores()
         rejected: Rejections = []
         new_users = []

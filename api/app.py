@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from adapters.cassandra_store import CassandraStore
+from adapters.graph_cache import GraphCache
 from adapters.idempotency import IdempotencyStore
 from adapters.kafka import EventProducer
 from adapters.ratelimit import RateLimiter
@@ -69,7 +70,8 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
     tun, policy = topology.tunables, topology.api
     app[CASSANDRA] = await CassandraStore.open(settings)
     app[TIMELINES] = TimelineCache.from_url(settings.redis_url, tun.timeline_cap)
-    app[HOME] = HomeTimelines(app[CASSANDRA], app[TIMELINES], tun.rebuild_per_author)
+    app[HOME] = HomeTimelines(app[CASSANDRA], app[TIMELINES], GraphCache(app[TIMELINES].redis),
+                              tun.rebuild_per_author, tun.fanout)
     app[LIMITER] = RateLimiter(app[TIMELINES].redis, policy.window_s)
     producer = EventProducer(settings, topology, **{"message.timeout.ms": policy.produce_timeout_ms,
                                                     "linger.ms": policy.produce_linger_ms})

@@ -22,17 +22,35 @@ async def openapi(request: web.Request) -> web.Response:
     return json_response(request.app[OPENAPI])
 
 
+# Filtering (blocks, mutes, deletes) may thin a page out; at most this many extra reads refill it.
+REFILL_ROUNDS = 3
+
+
 async def home_timeline(request: web.Request) -> web.Response:
     reader = request[USER_ID]
     limit = int_param(request, "limit", timeline.DEFAULT_PAGE, 1, timeline.MAX_PAGE)
     max_id = id_param(request, "max_id")
     since_id = id_param(request, "since_id")
-    ids = await request.app[HOME].page(reader, limit, max_id, since_id)
-    items = await hydrate(request.app[CASSANDRA], ids)
+    cass, home = request.app[CASSANDRA], request.app[HOME]
+    hidden, following = await cass.relations_of(reader)
+    items: list[dict[str, Any]] = []
+    examined: list[int] = []
+    cursor = max_id
+    for _ in range(REFILL_ROUNDS):
+        ids = await home.page(reader, following, limit, cursor, since_id)
+        if not ids:
+            break
+        examined += ids
+        items += [t for t in await hydrate(cass, ids) if int(t["author_id"]) not in hidden]
+        if len(items) >= limit or len(ids) < limit:
+            break
+        cursor = ids[-1] - 1
+    items = items[:limit]
     meta: dict[str, Any] = {"count": len(items)}
-    if ids:
-        meta["next_max_id"] = str(ids[-1] - 1)
-        meta["newest_id"] = str(ids[0])
+    if items:
+        last = int(items[-1]["id_str"]) if len(items) == limit else examined[-1]
+        meta["next_max_id"] = str(last - 1)
+        meta["newest_id"] = items[0]["id_str"]
     return json_response({"data": items, "meta": meta})
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 from pipeline.events import Event
 
@@ -36,3 +37,42 @@ def edges_by_kind(events: Iterable[Event]) -> dict[str, list[Edge]]:
 def follow_edges(events: Iterable[Event]) -> Iterator[Edge]:
     """Just the follow changes."""
     yield from edges_by_kind(events).get("follow", [])
+
+
+@dataclass(frozen=True, slots=True)
+class FollowerCount:
+    """A followee's exact follower count and the last ingest offset it includes.
+
+    The count row is written before the edges of a batch, and edges are always (re)written, so
+    after a crash the replayed events below `offset` are not counted again while their edges
+    still land. Keyed by followee, the source partition is the same for every follow of them.
+    """
+
+    followers: int
+    partition: int
+    offset: int
+
+
+def apply_follow_counts(changes: Sequence[tuple[Edge, int, int]], edges_before: set[tuple[int, int]],
+                        counts: dict[int, FollowerCount]) -> dict[int, FollowerCount]:
+    """New counts for the followees touched by `changes` ((edge, partition, offset), in order).
+
+    `edges_before` holds the (follower, followee) pairs that existed before this batch. A change is
+    counted only if its offset is past the followee's guard and it flips the edge's state.
+    """
+    state = set(edges_before)
+    out: dict[int, FollowerCount] = {}
+    for (follower, followee, present, _ms), partition, offset in changes:
+        current = out.get(followee) or counts.get(followee) or FollowerCount(0, partition, -1)
+        pair = (follower, followee)
+        delta = 0
+        if present and pair not in state:
+            state.add(pair)
+            delta = 1
+        elif not present and pair in state:
+            state.discard(pair)
+            delta = -1
+        if offset <= current.offset and partition == current.partition:
+            continue  # counted before a crash (its state change is still tracked above)
+        out[followee] = FollowerCount(max(0, current.followers + delta), partition, offset)
+    return out

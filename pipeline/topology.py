@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from pipeline.errors import TopologyError
+from pipeline.fanout import Policy
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Tunables:
     max_event_bytes: int
     rebuild_per_author: int
     retry_delays_s: tuple[float, ...]
+    fanout: Policy
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ def parse_topology(raw: Any) -> Topology:
             max_event_bytes=_positive_int(t, "max_event_bytes"),
             rebuild_per_author=_positive_int(t, "rebuild_per_author"),
             retry_delays_s=_delays(t["retry_delays_s"]),
+            fanout=_fanout(_mapping(t, "fanout")),
         )
     except KeyError as exc:
         raise TopologyError(f"tunables.{exc.args[0]} is missing") from None
@@ -137,6 +140,18 @@ def _mapping(raw: dict[str, Any], key: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise TopologyError(f"{key} must be a mapping")
     return value
+
+
+def _fanout(raw: dict[str, Any]) -> Policy:
+    try:
+        policy = Policy(push_all_below=_positive_int(raw, "push_all_below"),
+                        push_active_below=_positive_int(raw, "push_active_below"),
+                        activity_window_s=_positive_int(raw, "activity_window_s"))
+    except KeyError as exc:
+        raise TopologyError(f"tunables.fanout.{exc.args[0]} is missing") from None
+    if policy.push_active_below < policy.push_all_below:
+        raise TopologyError("tunables.fanout: push_active_below must be >= push_all_below")
+    return policy
 
 
 def _delays(raw: Any) -> tuple[float, ...]:

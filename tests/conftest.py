@@ -40,6 +40,8 @@ def test_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
             limit.update(per_user=limit["per_user"] * 100, per_ip=limit["per_ip"] * 100)
     # Unknown references reach the dead-letter topic in seconds instead of minutes.
     topology["tunables"]["retry_delays_s"] = [0.5, 1]
+    # Small bands so a handful of test users exercise all three fan-out modes.
+    topology["tunables"]["fanout"].update(push_all_below=3, push_active_below=5)
     (state / "topology.yaml").write_text(yaml.safe_dump(topology))
     return {
         **os.environ,

@@ -1,0 +1,94 @@
+"""Hybrid fan-out through the running pipeline (test bands: push to all below 3 followers, to active
+readers below 5, pull at 5 and above), exact follower counts, and block/mute filtering."""
+
+import secrets
+
+from adapters.redis_store import timeline_key
+from api.auth import mint_token
+from tests.e2e.helpers import event, eventually, new_id, user
+
+
+async def home(http, settings, uid, **params):
+    async with http.get("/v1/timelines/home", params=params,
+                        headers={"Authorization": f"Bearer {mint_token(settings, uid)}"}) as resp:
+        assert resp.status == 200, await resp.text()
+        return await resp.json()
+
+
+async def register(producer, cass, n):
+    ids = [new_id() for _ in range(n)]
+    for uid in ids:
+        await producer.send_event(user(uid, f"f{secrets.token_hex(5)}"))
+    await eventually(lambda: cass.existing_users(ids), lambda found: len(found) == n, what="users")
+    return ids
+
+
+async def follow(producer, follower, followee):
+    await producer.send_event(event("follow.created", follower, {"followee_id": str(followee)}))
+
+
+async def test_small_middle_and_celebrity_authors(running, producer, http, cass, redis_client):
+    reader, small, middle, celeb, idle = await register(producer, cass, 5)
+    crowd = await register(producer, cass, 6)
+    for author, extra in ((small, []), (middle, crowd[:2]), (celeb, crowd)):
+        for f in [reader, idle, *extra]:
+            await follow(producer, f, author)
+    # The same follow twice (a replay from a producer) and an unfollow: counts stay exact.
+    await follow(producer, crowd[0], celeb)
+    await producer.send_event(event("follow.removed", crowd[5], {"followee_id": str(celeb)}))
+    expected = {small: 2, middle: 4, celeb: 7}
+    counts = await eventually(lambda: cass.follower_counts(expected),
+                              lambda c: {u: x.followers for u, x in c.items()} == expected, what="follower counts")
+    for author, n in expected.items():
+        followers = [f async for page in cass.follower_pages(author, 100) for f in page]
+        assert counts[author].followers == len(followers) == n
+
+    await home(http, running, reader)                     # reader: built and active
+    await home(http, running, celeb)                      # the celebrity reads too
+    await redis_client.delete(timeline_key(idle))
+    from adapters.redis_store import TimelineCache
+    await TimelineCache(redis_client, 800).fill(idle, [])  # idle: built but never read (not active)
+
+    ids = {}
+    for name, author in (("small", small), ("middle", middle), ("celeb", celeb)):
+        ids[name] = new_id()
+        await producer.send_event(event("tweet.created", author, {"tweet_id": str(ids[name]), "text": name}))
+    body = await eventually(lambda: home(http, running, reader),
+                            lambda b: {t["id"] for t in b["data"]} >= set(ids.values()), what="all three tweets")
+    assert [t["text"] for t in body["data"][:3]] == ["celeb", "middle", "small"], "newest first"
+
+    async def in_timeline(uid, name):
+        return await redis_client.zscore(timeline_key(uid), str(ids[name])) is not None
+
+    assert await in_timeline(reader, "small") and await in_timeline(reader, "middle")
+    assert await in_timeline(idle, "small"), "below the first band every built timeline gets it"
+    assert not await in_timeline(idle, "middle"), "the middle band skips readers who are not active"
+    for f in [reader, idle, *crowd]:
+        assert not await in_timeline(f, "celeb"), "a celebrity's tweet is written to no follower timeline"
+    assert await redis_client.zscore(timeline_key(celeb), str(ids["celeb"])) is not None, "just its author's own timeline: O(1) writes"
+
+    # Losing Redis loses nothing: the celebrity set and the timeline are rebuilt from Cassandra.
+    await redis_client.flushdb()
+    body = await home(http, running, reader)
+    assert [t["text"] for t in body["data"][:3]] == ["celeb", "middle", "small"]
+
+
+async def test_mutes_and_blocks_hide_authors_both_ways(running, producer, http, cass):
+    reader, muted, blocker, friend = await register(producer, cass, 4)
+    for author in (muted, blocker, friend):
+        await follow(producer, reader, author)
+    await eventually(lambda: cass.following(reader), lambda f: len(f) == 3, what="follows")
+    texts = {}
+    for author, text in ((muted, "muted"), (blocker, "blocker"), (friend, "friend")):
+        await producer.send_event(event("tweet.created", author, {"tweet_id": str(new_id()), "text": text}))
+        texts[author] = text
+    await eventually(lambda: home(http, running, reader), lambda b: len(b["data"]) == 3, what="three tweets")
+
+    await producer.send_event(event("mute.created", reader, {"muted_id": str(muted)}))
+    await producer.send_event(event("block.created", blocker, {"blocked_id": str(reader)}))  # blocks the reader
+    body = await eventually(lambda: home(http, running, reader),
+                            lambda b: [t["text"] for t in b["data"]] == ["friend"], what="hidden authors")
+    assert body["meta"]["count"] == 1
+    await producer.send_event(event("mute.removed", reader, {"muted_id": str(muted)}))
+    await eventually(lambda: home(http, running, reader),
+                     lambda b: sorted(t["text"] for t in b["data"]) == ["friend", "muted"], what="unmuted")
