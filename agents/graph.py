@@ -9,12 +9,13 @@ import faust
 
 from agents.runtime import Positions, Rejections, Runtime, run_batches
 from pipeline.events import Event
-from pipeline.graph import apply_follow_counts, edges_by_kind
+from pipeline.graph import apply_follow_counts, edges_by_kind, timeline_changes
 from pipeline.topology import TopicSpec
 
 
 def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) -> None:
     policy = rt.topology.tunables.fanout
+    per_author = rt.topology.tunables.rebuild_per_author
 
     async def handle(events: Sequence[Event], positions: Positions) -> Rejections:
         cass, _ = await rt.stores()
@@ -30,9 +31,23 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
             await cass.set_celebrities(flags)
             await rt.graph.set_follower_counts({u: c.followers for u, c in counts.items()})
             await rt.graph.update_celebrities(flags)
-        for kind, edges in edges_by_kind(events).items():
+        by_kind = edges_by_kind(events)
+        for kind, edges in by_kind.items():
             await cass.apply_edges(kind, edges)
+        await update_timelines(timeline_changes(by_kind))
         return []
+
+    async def update_timelines(changes: list[tuple[str, int, int]]) -> None:
+        """Idempotent (ZADD of fixed scores, ZREM), applied in event order after the edges."""
+        cass, timelines = await rt.stores()
+        following = await cass.follow_edges_among(
+            (reader, author) for action, reader, author in changes if action == "backfill_if_following")
+        for action, reader, author in changes:
+            recent = await cass.recent_tweet_ids(author, per_author)
+            if action == "remove":
+                await timelines.remove((reader, t) for t in recent)
+            elif action == "backfill" or (reader, author) in following:
+                await timelines.push((reader, t) for t in recent)
 
     @app.agent(topic, name="graph")
     async def graph_agent(stream: faust.StreamT) -> None:

@@ -76,3 +76,24 @@ def apply_follow_counts(changes: Sequence[tuple[Edge, int, int]], edges_before: 
             continue  # counted before a crash (its state change is still tracked above)
         out[followee] = FollowerCount(max(0, current.followers + delta), partition, offset)
     return out
+
+
+def timeline_changes(edges: dict[str, list[Edge]]) -> list[tuple[str, int, int]]:
+    """What each edge change does to cached home timelines: (action, reader, author), in order.
+
+    remove: the author's tweets leave the reader's timeline (unfollow; mute; block, both ways).
+    backfill: the author's recent tweets enter it (follow; unmute or unblock, if still following).
+    """
+    out: list[tuple[str, int, int]] = []
+    for kind, changes in edges.items():
+        for source, target, present, _ms in changes:
+            if kind == "follow":
+                out.append(("backfill" if present else "remove", source, target))
+            elif kind == "mute":
+                out.append(("remove" if present else "backfill_if_following", source, target))
+            elif kind == "block":
+                if present:
+                    out += [("remove", source, target), ("remove", target, source)]
+                else:
+                    out += [("backfill_if_following", source, target), ("backfill_if_following", target, source)]
+    return out

@@ -42,6 +42,9 @@ async def test_small_middle_and_celebrity_authors(running, producer, http, cass,
     for author, n in expected.items():
         followers = [f async for page in cass.follower_pages(author, 100) for f in page]
         assert counts[author].followers == len(followers) == n
+    # The fan-out agent picks its band from the Redis copy, written just after Cassandra's.
+    await eventually(lambda: redis_client.mget([f"fc:{u}" for u in expected]),
+                     lambda v: v == [str(n) for n in expected.values()], what="cached follower counts")
 
     await home(http, running, reader)                     # reader: built and active
     await home(http, running, celeb)                      # the celebrity reads too
@@ -92,3 +95,22 @@ async def test_mutes_and_blocks_hide_authors_both_ways(running, producer, http, 
     await producer.send_event(event("mute.removed", reader, {"muted_id": str(muted)}))
     await eventually(lambda: home(http, running, reader),
                      lambda b: sorted(t["text"] for t in b["data"]) == ["friend", "muted"], what="unmuted")
+
+
+async def test_unfollow_removes_and_follow_backfills_the_cached_timeline(running, producer, http, cass, redis_client):
+    reader, author = await register(producer, cass, 2)
+    tweets = [new_id() for _ in range(3)]
+    for t in tweets:
+        await producer.send_event(event("tweet.created", author, {"tweet_id": str(t), "text": "x"}))
+    await eventually(lambda: cass.recent_tweet_ids(author, 10), lambda ids: len(ids) == 3, what="tweets")
+    await home(http, running, reader)  # built, empty: the reader follows nobody yet
+
+    async def cached():
+        return {int(m) for m in await redis_client.zrange(timeline_key(reader), 0, -1) if m != "-"}
+
+    await follow(producer, reader, author)
+    await eventually(cached, lambda ids: ids == set(tweets), what="backfilled on follow")
+    await producer.send_event(event("follow.removed", reader, {"followee_id": str(author)}))
+    await eventually(cached, lambda ids: ids == set(), what="removed on unfollow")
+    body = await home(http, running, reader)
+    assert body["data"] == []

@@ -65,3 +65,19 @@ def test_counts_stay_exact_through_crashes_between_count_and_edge_writes(changes
         committed = end
     assert counts[followee].followers == truth(changes)
     assert counts[followee].followers == len(stored_edges)
+
+
+def test_timeline_changes_per_edge_kind():
+    from pipeline.graph import timeline_changes
+
+    changes = timeline_changes({
+        "follow": [(1, 2, True, 0), (1, 3, False, 0)],
+        "mute": [(1, 4, True, 0), (1, 4, False, 0)],
+        "block": [(1, 5, True, 0), (6, 1, False, 0)],
+    })
+    assert changes == [
+        ("backfill", 1, 2), ("remove", 1, 3),
+        ("remove", 1, 4), ("backfill_if_following", 1, 4),
+        ("remove", 1, 5), ("remove", 5, 1),
+        ("backfill_if_following", 6, 1), ("backfill_if_following", 1, 6),
+    ]
