@@ -15,6 +15,7 @@ import orjson
 from pipeline.graph import FollowerCount
 from pipeline.model import Tweet, User
 from pipeline.references import TweetState
+from pipeline.visibility import Viewer
 from pipeline.settings import Settings
 
 
@@ -104,6 +105,8 @@ class CassandraStore:
              orjson.dumps(t.media).decode() if t.media else None, write_ts_us(t.created_at)) for t in batch])
         await cql.execute_many(self.session, self._stmts["insert_by_author"], [
             (t.author_id, t.tweet_id, write_ts_us(t.created_at)) for t in batch])
+        await cql.execute_many(self.session, self._stmts["insert_reply"], [
+            (t.reply_to, t.tweet_id, write_ts_us(t.created_at)) for t in batch if t.reply_to is not None])
 
     async def delete_tweets(self, deletions: Iterable[tuple[int, int, int]]) -> None:
         """(tweet id, author id, event ms): keep the row as a tombstone with the text cleared."""
@@ -222,13 +225,42 @@ class CassandraStore:
         rows = await cql.execute(self.session, self._stmts["celebrities"], ())
         return {r["user_id"] for r in rows}
 
-    async def relations_of(self, reader: int) -> tuple[set[int], set[int]]:
-        """(authors hidden from the reader: blocked either way or muted, authors the reader follows)."""
+    async def viewer(self, reader: int) -> Viewer:
+        """Everything the visibility rule needs about a reader, in four partition reads."""
         blocks = await cql.execute(self.session, self._stmts["blocks_of"], (reader,))
         blocked_by = await cql.execute(self.session, self._stmts["blocked_by_of"], (reader,))
         mutes = await cql.execute(self.session, self._stmts["mutes_of"], (reader,))
-        hidden = {r["target_id"] for r in blocks} | {r["source_id"] for r in blocked_by} | {r["target_id"] for r in mutes}
-        return hidden, set(await self.following(reader))
+        blocked = {r["target_id"] for r in blocks} | {r["source_id"] for r in blocked_by}
+        return Viewer(user_id=reader, following=frozenset(await self.following(reader)),
+                      hidden=frozenset(blocked | {r["target_id"] for r in mutes}),
+                      blocked_either_way=frozenset(blocked))
+
+    async def relationship(self, viewer: int, other: int) -> dict[str, bool]:
+        async def exists(stmt: str, a: int, b: int) -> bool:
+            return bool(await cql.execute(self.session, self._stmts[stmt], (a, b)))
+
+        return {"following": await exists("is_following", viewer, other),
+                "followed_by": await exists("is_following", other, viewer),
+                "blocking": await exists("is_blocking", viewer, other),
+                "blocked_by": await exists("is_blocking", other, viewer),
+                "muting": await exists("is_muting", viewer, other)}
+
+    async def following_count(self, user_id: int) -> int:
+        rows = await cql.execute(self.session, self._stmts["count_following"], (user_id,))
+        return int(rows[0]["n"])
+
+    async def edge_page(self, table: str, user_id: int, after: int | None, limit: int) -> list[int]:
+        """Followers or followees of user_id in id order, after a cursor."""
+        stmt = self._stmts[f"{table}_page_after" if after is not None else f"{table}_page"]
+        rows = await cql.execute(self.session, stmt, (user_id, after, limit) if after is not None else (user_id, limit))
+        return [r["other"] for r in rows]
+
+    async def replies(self, tweet_id: int, after: int | None, limit: int) -> list[int]:
+        if after is None:
+            rows = await cql.execute(self.session, self._stmts["replies"], (tweet_id, limit))
+        else:
+            rows = await cql.execute(self.session, self._stmts["replies_after"], (tweet_id, after, limit))
+        return [r["reply_id"] for r in rows]
 
     async def liked_by(self, tweet_id: int) -> set[int]:
         rows = await cql.execute(self.session, self._stmts["likes_of"], (tweet_id,))
@@ -295,6 +327,17 @@ _STATEMENTS = {
     "blocks_of": "SELECT target_id FROM blocks_by_user WHERE user_id = ?",
     "blocked_by_of": "SELECT source_id FROM blocked_by_user WHERE user_id = ?",
     "mutes_of": "SELECT target_id FROM mutes_by_user WHERE user_id = ?",
+    "is_following": "SELECT followee_id FROM following_by_user WHERE user_id = ? AND followee_id = ?",
+    "is_blocking": "SELECT target_id FROM blocks_by_user WHERE user_id = ? AND target_id = ?",
+    "is_muting": "SELECT target_id FROM mutes_by_user WHERE user_id = ? AND target_id = ?",
+    "count_following": "SELECT count(*) AS n FROM following_by_user WHERE user_id = ?",
+    "followers_page": "SELECT follower_id AS other FROM followers_by_user WHERE user_id = ? LIMIT ?",
+    "followers_page_after": "SELECT follower_id AS other FROM followers_by_user WHERE user_id = ? AND follower_id > ? LIMIT ?",
+    "following_page": "SELECT followee_id AS other FROM following_by_user WHERE user_id = ? LIMIT ?",
+    "following_page_after": "SELECT followee_id AS other FROM following_by_user WHERE user_id = ? AND followee_id > ? LIMIT ?",
+    "insert_reply": "INSERT INTO replies_by_tweet (tweet_id, reply_id) VALUES (?, ?) USING TIMESTAMP ?",
+    "replies": "SELECT reply_id FROM replies_by_tweet WHERE tweet_id = ? LIMIT ?",
+    "replies_after": "SELECT reply_id FROM replies_by_tweet WHERE tweet_id = ? AND reply_id > ? LIMIT ?",
     "followers": "SELECT follower_id FROM followers_by_user WHERE user_id = ?",
     "following": "SELECT followee_id FROM following_by_user WHERE user_id = ? LIMIT ?",
     "insert_like": "INSERT INTO likes_by_tweet (tweet_id, user_id, liked_at) VALUES (?, ?, ?) USING TIMESTAMP ?",

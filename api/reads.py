@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
 from adapters.cassandra_store import CassandraStore
-from api.errors import bad_request, json_response
+from api.errors import ApiError, bad_request, json_response
 from api.keys import CASSANDRA, HOME, OPENAPI, TIMELINES, USER_ID
+from api.writes import path_id
 from pipeline import timeline
 from pipeline.model import Tweet, User
+from pipeline.visibility import Viewer, can_see_author, shows_in_lists
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -22,42 +25,166 @@ async def openapi(request: web.Request) -> web.Response:
     return json_response(request.app[OPENAPI])
 
 
-# Filtering (blocks, mutes, deletes) may thin a page out; at most this many extra reads refill it.
+# Filtering (visibility, blocks, mutes, deletes) may thin a page out; at most this many extra
+# reads refill it.
 REFILL_ROUNDS = 3
+
+Hydrated = tuple[Tweet, User | None]
 
 
 async def home_timeline(request: web.Request) -> web.Response:
     reader = request[USER_ID]
-    limit = int_param(request, "limit", timeline.DEFAULT_PAGE, 1, timeline.MAX_PAGE)
-    max_id = id_param(request, "max_id")
-    since_id = id_param(request, "since_id")
+    limit, max_id, since_id = page_params(request)
     cass, home = request.app[CASSANDRA], request.app[HOME]
-    hidden, following = await cass.relations_of(reader)
+    viewer = await cass.viewer(reader)
+    set_following = set(viewer.following)
+
+    async def fetch(cursor: int | None) -> list[int]:
+        return await home.page(reader, set_following, limit, cursor, since_id)
+
+    return await visible_page(cass, viewer, fetch, limit, max_id, listed=True)
+
+
+async def user_tweets(request: web.Request) -> web.Response:
+    cass = request.app[CASSANDRA]
+    author = await visible_author(request)
+    limit, max_id, since_id = page_params(request)
+    with_replies = bool_param(request, "include_replies", False)
+    viewer = await cass.viewer(request[USER_ID])
+
+    async def fetch(cursor: int | None) -> list[int]:
+        ids = await cass.recent_tweet_ids(author.user_id, limit, cursor)
+        return timeline.page(ids, limit, None, since_id)
+
+    def keep(tweet: Tweet) -> bool:
+        return with_replies or tweet.reply_to is None
+
+    return await visible_page(cass, viewer, fetch, limit, max_id, listed=False, keep=keep)
+
+
+async def get_tweet(request: web.Request) -> web.Response:
+    cass = request.app[CASSANDRA]
+    tweet_id = path_id(request, "tweet_id")
+    viewer = await cass.viewer(request[USER_ID])
+    found = await hydrate(cass, [tweet_id])
+    if not found or not can_see_author(viewer, found[0][0].author_id, _protected(found[0][1])):
+        raise _not_found("tweet", tweet_id)
+    return json_response({"data": render_tweet(*found[0])})
+
+
+async def conversation(request: web.Request) -> web.Response:
+    """Replies to a tweet, oldest first; cursor `after` (the last reply id of the previous page)."""
+    cass = request.app[CASSANDRA]
+    tweet_id = path_id(request, "tweet_id")
+    limit = int_param(request, "limit", timeline.DEFAULT_PAGE, 1, timeline.MAX_PAGE)
+    after = id_param(request, "after")
+    viewer = await cass.viewer(request[USER_ID])
+    root = await hydrate(cass, [tweet_id])
+    if not root or not can_see_author(viewer, root[0][0].author_id, _protected(root[0][1])):
+        raise _not_found("tweet", tweet_id)
+    ids = await cass.replies(tweet_id, after, limit)
+    items = [render_tweet(t, u) for t, u in await hydrate(cass, ids)
+             if shows_in_lists(viewer, t.author_id, _protected(u))]
+    meta: dict[str, Any] = {"count": len(items)}
+    if len(ids) == limit:
+        meta["next_after"] = str(ids[-1])
+    return json_response({"data": items, "meta": meta})
+
+
+async def visible_page(cass: CassandraStore, viewer: Viewer, fetch: Callable[[int | None], Awaitable[list[int]]],
+                       limit: int, max_id: int | None, listed: bool,
+                       keep: Callable[[Tweet], bool] = lambda _t: True) -> web.Response:
+    """A page of tweets the viewer may see, refilled when filtering thinned it out."""
+    rule = shows_in_lists if listed else can_see_author
     items: list[dict[str, Any]] = []
-    examined: list[int] = []
+    last_examined: int | None = None
     cursor = max_id
     for _ in range(REFILL_ROUNDS):
-        ids = await home.page(reader, following, limit, cursor, since_id)
+        ids = await fetch(cursor)
         if not ids:
             break
-        examined += ids
-        items += [t for t in await hydrate(cass, ids) if int(t["author_id"]) not in hidden]
+        last_examined = ids[-1]
+        items += [render_tweet(t, u) for t, u in await hydrate(cass, ids)
+                  if rule(viewer, t.author_id, _protected(u)) and keep(t)]
         if len(items) >= limit or len(ids) < limit:
             break
         cursor = ids[-1] - 1
     items = items[:limit]
     meta: dict[str, Any] = {"count": len(items)}
     if items:
-        last = int(items[-1]["id_str"]) if len(items) == limit else examined[-1]
+        last = int(items[-1]["id_str"]) if len(items) == limit else (last_examined or int(items[-1]["id_str"]))
         meta["next_max_id"] = str(last - 1)
         meta["newest_id"] = items[0]["id_str"]
     return json_response({"data": items, "meta": meta})
 
 
-async def hydrate(cass: CassandraStore, ids: list[int]) -> list[dict[str, Any]]:
+async def hydrate(cass: CassandraStore, ids: list[int]) -> list[Hydrated]:
+    """Live tweets with their authors, in the order of `ids` (deleted ones drop out)."""
     tweets = await cass.get_tweets(ids)
     users = await cass.get_users(t.author_id for t in tweets.values())
-    return [render_tweet(tweets[i], users.get(tweets[i].author_id)) for i in ids if i in tweets]
+    return [(tweets[i], users.get(tweets[i].author_id)) for i in ids if i in tweets]
+
+
+# -- users and the graph -----------------------------------------------------------------------
+
+async def profile(request: web.Request) -> web.Response:
+    cass = request.app[CASSANDRA]
+    user_id = path_id(request, "user_id")
+    viewer = await cass.viewer(request[USER_ID])
+    user = (await cass.get_users([user_id])).get(user_id)
+    if user is None or (user_id != viewer.user_id and user_id in viewer.blocked_either_way):
+        raise _not_found("user", user_id)
+    counts = (await cass.follower_counts([user_id])).get(user_id)
+    body = {**user.to_json(), "followers_count": counts.followers if counts else 0,
+            "following_count": await cass.following_count(user_id)}
+    return json_response({"data": body})
+
+
+def _edge_list(table: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        cass = request.app[CASSANDRA]
+        user = await visible_author(request)
+        limit = int_param(request, "limit", timeline.DEFAULT_PAGE, 1, timeline.MAX_PAGE)
+        after = id_param(request, "after")
+        ids = await cass.edge_page(table, user.user_id, after, limit)
+        users = await cass.get_users(ids)
+        meta: dict[str, Any] = {"count": len(ids)}
+        if len(ids) == limit:
+            meta["next_after"] = str(ids[-1])
+        return json_response({"data": [users[i].to_json() for i in ids if i in users], "meta": meta})
+
+    return handler
+
+
+followers = _edge_list("followers")
+following = _edge_list("following")
+
+
+async def relationship(request: web.Request) -> web.Response:
+    cass = request.app[CASSANDRA]
+    other = path_id(request, "user_id")
+    if not (await cass.get_users([other])):
+        raise _not_found("user", other)
+    return json_response({"data": {"user_id": str(other), **await cass.relationship(request[USER_ID], other)}})
+
+
+async def visible_author(request: web.Request) -> User:
+    """The path's user if the viewer may see their tweets and lists; else 404, as if absent."""
+    cass = request.app[CASSANDRA]
+    user_id = path_id(request, "user_id")
+    viewer = await cass.viewer(request[USER_ID])
+    user = (await cass.get_users([user_id])).get(user_id)
+    if user is None or not can_see_author(viewer, user_id, user.protected):
+        raise _not_found("user", user_id)
+    return user
+
+
+def _protected(user: User | None) -> bool:
+    return True if user is None else user.protected  # an author we cannot load is treated as private
+
+
+def _not_found(kind: str, ident: int) -> ApiError:
+    return ApiError(404, "not_found", f"{kind} {ident} does not exist", field=f"{kind}_id")
 
 
 def render_tweet(tweet: Tweet, author: User | None) -> dict[str, Any]:
@@ -75,6 +202,11 @@ def render_tweet(tweet: Tweet, author: User | None) -> dict[str, Any]:
     return out
 
 
+def page_params(request: web.Request) -> tuple[int, int | None, int | None]:
+    return (int_param(request, "limit", timeline.DEFAULT_PAGE, 1, timeline.MAX_PAGE),
+            id_param(request, "max_id"), id_param(request, "since_id"))
+
+
 def int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
     raw = request.query.get(name)
     if raw is None:
@@ -84,10 +216,19 @@ def int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -
     return int(raw)
 
 
+def bool_param(request: web.Request, name: str, default: bool) -> bool:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if raw not in ("true", "false"):
+        raise bad_request(name, f"{name} must be true or false")
+    return raw == "true"
+
+
 def id_param(request: web.Request, name: str) -> int | None:
     raw = request.query.get(name)
     if raw is None:
         return None
     if not raw.isdigit() or len(raw) > 19 or int(raw) >= 1 << 63:
-        raise bad_request(name, f"{name} must be a tweet id (a decimal 64-bit integer)")
+        raise bad_request(name, f"{name} must be an id (a decimal 64-bit integer)")
     return int(raw)

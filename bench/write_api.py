@@ -38,7 +38,8 @@ from starling import local
 
 TEXT = "Benchmarking the write path of #starling with a tweet of ordinary length, about a hundred chars."
 ROOMY = {f"api.rate_limits.{c}": {"per_user": 10**9, "per_ip": 10**9}
-         for c in ("tweet_writes", "tweet_reads", "timeline_reads", "follows", "searches", "account_writes")}
+         for c in ("tweet_writes", "tweet_reads", "timeline_reads", "follows", "searches", "account_writes",
+                   "graph_reads")}
 
 
 def raw_produce(settings: Any, topic: str, n: int) -> dict[str, Any]:
