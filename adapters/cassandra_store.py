@@ -101,7 +101,7 @@ class CassandraStore:
     async def save_tweets(self, tweets: Iterable[Tweet]) -> None:
         batch = list(tweets)
         await cql.execute_many(self.session, self._stmts["insert_tweet"], [
-            (t.tweet_id, t.author_id, t.text, t.reply_to, t.quote_of, _dt(t.created_at),
+            (t.tweet_id, t.author_id, t.text, t.reply_to, t.quote_of, t.retweet_of, _dt(t.created_at),
              orjson.dumps(t.media).decode() if t.media else None, write_ts_us(t.created_at)) for t in batch])
         await cql.execute_many(self.session, self._stmts["insert_by_author"], [
             (t.author_id, t.tweet_id, write_ts_us(t.created_at)) for t in batch])
@@ -262,6 +262,15 @@ class CassandraStore:
             rows = await cql.execute(self.session, self._stmts["replies_after"], (tweet_id, after, limit))
         return [r["reply_id"] for r in rows]
 
+    async def retweet_ids(self, pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], int]:
+        """The retweet entry id of each (tweet, user) that has one."""
+        out = {}
+        for tweet, user in pairs:
+            rows = await cql.execute(self.session, self._stmts["retweet_id"], (tweet, user))
+            if rows:
+                out[(tweet, user)] = rows[0]["retweet_id"]
+        return out
+
     async def liked_by(self, tweet_id: int) -> set[int]:
         rows = await cql.execute(self.session, self._stmts["likes_of"], (tweet_id,))
         return {r["user_id"] for r in rows}
@@ -284,7 +293,7 @@ def _user(r: dict[str, Any]) -> User:
 def _tweet(r: dict[str, Any]) -> Tweet:
     return Tweet(tweet_id=r["tweet_id"], author_id=r["author_id"], text=r["text"],
                  reply_to=r["reply_to"], quote_of=r["quote_of"], created_at=_ms(r["created_at"]),
-                 media=tuple(orjson.loads(r["media"])) if r.get("media") else ())
+                 media=tuple(orjson.loads(r["media"])) if r.get("media") else (), retweet_of=r.get("retweet_of"))
 
 
 # (table, which end is the partition key, the other end) per edge kind.
@@ -309,8 +318,9 @@ _STATEMENTS = {
     "existing_users": "SELECT user_id FROM users WHERE user_id IN ?",
     "get_users": "SELECT * FROM users WHERE user_id IN ?",
     "get_handle": "SELECT user_id FROM users_by_handle WHERE handle_folded = ?",
-    "insert_tweet": "INSERT INTO tweets (tweet_id, author_id, text, reply_to, quote_of, created_at, media) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
+    "insert_tweet": "INSERT INTO tweets (tweet_id, author_id, text, reply_to, quote_of, retweet_of, created_at, media) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
+    "retweet_id": "SELECT retweet_id FROM retweets_by_tweet WHERE tweet_id = ? AND user_id = ?",
     "insert_by_author": "INSERT INTO tweets_by_author (author_id, tweet_id) VALUES (?, ?) USING TIMESTAMP ?",
     "mark_deleted": "UPDATE tweets USING TIMESTAMP ? SET deleted = true, text = null, media = null WHERE tweet_id = ?",
     "delete_by_author": "DELETE FROM tweets_by_author USING TIMESTAMP ? WHERE author_id = ? AND tweet_id = ?",

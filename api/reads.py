@@ -29,7 +29,8 @@ async def openapi(request: web.Request) -> web.Response:
 # reads refill it.
 REFILL_ROUNDS = 3
 
-Hydrated = tuple[Tweet, User | None]
+# (tweet or retweet entry, its author, and for a retweet: the original and its author)
+Hydrated = tuple[Tweet, User | None, tuple[Tweet, User | None] | None]
 
 
 async def home_timeline(request: web.Request) -> web.Response:
@@ -50,6 +51,7 @@ async def user_tweets(request: web.Request) -> web.Response:
     author = await visible_author(request)
     limit, max_id, since_id = page_params(request)
     with_replies = bool_param(request, "include_replies", False)
+    with_retweets = bool_param(request, "include_retweets", True)
     viewer = await cass.viewer(request[USER_ID])
 
     async def fetch(cursor: int | None) -> list[int]:
@@ -57,7 +59,7 @@ async def user_tweets(request: web.Request) -> web.Response:
         return timeline.page(ids, limit, None, since_id)
 
     def keep(tweet: Tweet) -> bool:
-        return with_replies or tweet.reply_to is None
+        return (with_replies or tweet.reply_to is None) and (with_retweets or tweet.retweet_of is None)
 
     return await visible_page(cass, viewer, fetch, limit, max_id, listed=False, keep=keep)
 
@@ -67,9 +69,9 @@ async def get_tweet(request: web.Request) -> web.Response:
     tweet_id = path_id(request, "tweet_id")
     viewer = await cass.viewer(request[USER_ID])
     found = await hydrate(cass, [tweet_id])
-    if not found or not can_see_author(viewer, found[0][0].author_id, _protected(found[0][1])):
+    if not found or not allowed(can_see_author, viewer, found[0]):
         raise _not_found("tweet", tweet_id)
-    return json_response({"data": render_tweet(*found[0])})
+    return json_response({"data": render(found[0])})
 
 
 async def conversation(request: web.Request) -> web.Response:
@@ -80,11 +82,10 @@ async def conversation(request: web.Request) -> web.Response:
     after = id_param(request, "after")
     viewer = await cass.viewer(request[USER_ID])
     root = await hydrate(cass, [tweet_id])
-    if not root or not can_see_author(viewer, root[0][0].author_id, _protected(root[0][1])):
+    if not root or not allowed(can_see_author, viewer, root[0]):
         raise _not_found("tweet", tweet_id)
     ids = await cass.replies(tweet_id, after, limit)
-    items = [render_tweet(t, u) for t, u in await hydrate(cass, ids)
-             if shows_in_lists(viewer, t.author_id, _protected(u))]
+    items = [render(h) for h in await hydrate(cass, ids) if allowed(shows_in_lists, viewer, h)]
     meta: dict[str, Any] = {"count": len(items)}
     if len(ids) == limit:
         meta["next_after"] = str(ids[-1])
@@ -104,8 +105,7 @@ async def visible_page(cass: CassandraStore, viewer: Viewer, fetch: Callable[[in
         if not ids:
             break
         last_examined = ids[-1]
-        items += [render_tweet(t, u) for t, u in await hydrate(cass, ids)
-                  if rule(viewer, t.author_id, _protected(u)) and keep(t)]
+        items += [render(h) for h in await hydrate(cass, ids) if allowed(rule, viewer, h) and keep(h[0])]
         if len(items) >= limit or len(ids) < limit:
             break
         cursor = ids[-1] - 1
@@ -119,10 +119,37 @@ async def visible_page(cass: CassandraStore, viewer: Viewer, fetch: Callable[[in
 
 
 async def hydrate(cass: CassandraStore, ids: list[int]) -> list[Hydrated]:
-    """Live tweets with their authors, in the order of `ids` (deleted ones drop out)."""
+    """Live tweets with their authors, in the order of `ids`; a retweet entry comes with its
+    original, and one whose original is gone drops out like a deleted tweet."""
     tweets = await cass.get_tweets(ids)
-    users = await cass.get_users(t.author_id for t in tweets.values())
-    return [(tweets[i], users.get(tweets[i].author_id)) for i in ids if i in tweets]
+    originals = await cass.get_tweets(t.retweet_of for t in tweets.values() if t.retweet_of is not None)
+    users = await cass.get_users([t.author_id for t in tweets.values()] + [t.author_id for t in originals.values()])
+    out: list[Hydrated] = []
+    for i in ids:
+        t = tweets.get(i)
+        if t is None:
+            continue
+        if t.retweet_of is None:
+            out.append((t, users.get(t.author_id), None))
+        elif t.retweet_of in originals:
+            o = originals[t.retweet_of]
+            out.append((t, users.get(t.author_id), (o, users.get(o.author_id))))
+    return out
+
+
+def allowed(rule: Callable[[Viewer, int, bool], bool], viewer: Viewer, item: Hydrated) -> bool:
+    tweet, author, original = item
+    if not rule(viewer, tweet.author_id, _protected(author)):
+        return False
+    return original is None or rule(viewer, original[0].author_id, _protected(original[1]))
+
+
+def render(item: Hydrated) -> dict[str, Any]:
+    tweet, author, original = item
+    out = render_tweet(tweet, author)
+    if original is not None:
+        out["retweeted_tweet"] = render_tweet(*original)
+    return out
 
 
 # -- users and the graph -----------------------------------------------------------------------

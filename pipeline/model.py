@@ -39,6 +39,7 @@ class Tweet:
     quote_of: int | None
     created_at: int  # epoch ms
     media: tuple[dict[str, str], ...] = ()
+    retweet_of: int | None = None  # set on a retweet entry: the tweet it shows
 
     @classmethod
     def from_event(cls, event: Event) -> Tweet:

@@ -113,3 +113,39 @@ async def test_graph_lists_counts_and_relationship(running, producer, http, cass
                                 "blocking": False, "blocked_by": False, "muting": False}
     status, rel = await get(http, running, fans[1], f"/v1/users/{star}/relationship")
     assert rel["data"]["muting"] is True and rel["data"]["followed_by"] is False
+
+
+async def test_retweets_are_timeline_entries(running, producer, http, cass):
+    reader, retweeter, author = await make_users(producer, cass, False, False, False)
+    await producer.send_event(event("follow.created", reader, {"followee_id": str(retweeter)}))
+    await eventually(lambda: cass.following(reader), lambda f: retweeter in f, what="follow")
+    await get(http, running, reader, "/v1/timelines/home")  # built
+    original = await tweet(producer, author, "worth sharing")
+    await eventually(lambda: cass.get_tweets([original]), lambda t: original in t, what="original")
+
+    entry = new_id()
+    await producer.send_event(event("retweet.created", retweeter, {"tweet_id": str(original), "retweet_id": str(entry)}))
+
+    async def home():
+        return (await get(http, running, reader, "/v1/timelines/home"))[1]
+
+    body = await eventually(home, lambda b: [t["id"] for t in b["data"]] == [entry], what="retweet in home")
+    item = body["data"][0]
+    assert item["author_id"] == str(retweeter) and item["retweeted_tweet"]["id"] == original
+    assert item["retweeted_tweet"]["text"] == "worth sharing"
+    _, mine = await get(http, running, reader, f"/v1/users/{retweeter}/tweets")
+    assert [t["id"] for t in mine["data"]] == [entry]
+    _, mine = await get(http, running, reader, f"/v1/users/{retweeter}/tweets", include_retweets="false")
+    assert mine["data"] == []
+
+    await producer.send_event(event("retweet.removed", retweeter, {"tweet_id": str(original)}))
+    await eventually(home, lambda b: b["data"] == [], what="undone retweet gone from home")
+    status, _ = await get(http, running, reader, f"/v1/tweets/{entry}")
+    assert status == 404
+
+    # A retweet whose original is deleted disappears with it.
+    again = new_id()
+    await producer.send_event(event("retweet.created", retweeter, {"tweet_id": str(original), "retweet_id": str(again)}))
+    await eventually(home, lambda b: [t["id"] for t in b["data"]] == [again], what="retweeted again")
+    await producer.send_event(event("tweet.deleted", author, {"tweet_id": str(original)}))
+    await eventually(home, lambda b: b["data"] == [], what="gone with its original")
