@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -53,8 +54,6 @@ class CassandraStore:
         return cls(cluster, session, stmts)
 
     async def close(self) -> None:
-        import asyncio
-
         await asyncio.to_thread(self.cluster.shutdown)
 
     # -- users -------------------------------------------------------------------------------
@@ -226,12 +225,14 @@ class CassandraStore:
         return {r["user_id"] for r in rows}
 
     async def viewer(self, reader: int) -> Viewer:
-        """Everything the visibility rule needs about a reader, in four partition reads."""
-        blocks = await cql.execute(self.session, self._stmts["blocks_of"], (reader,))
-        blocked_by = await cql.execute(self.session, self._stmts["blocked_by_of"], (reader,))
-        mutes = await cql.execute(self.session, self._stmts["mutes_of"], (reader,))
+        """Everything the visibility rule needs about a reader: four partition reads, concurrently."""
+        blocks, blocked_by, mutes, following = await asyncio.gather(
+            cql.execute(self.session, self._stmts["blocks_of"], (reader,)),
+            cql.execute(self.session, self._stmts["blocked_by_of"], (reader,)),
+            cql.execute(self.session, self._stmts["mutes_of"], (reader,)),
+            self.following(reader))
         blocked = {r["target_id"] for r in blocks} | {r["source_id"] for r in blocked_by}
-        return Viewer(user_id=reader, following=frozenset(await self.following(reader)),
+        return Viewer(user_id=reader, following=frozenset(following),
                       hidden=frozenset(blocked | {r["target_id"] for r in mutes}),
                       blocked_either_way=frozenset(blocked))
 

@@ -3,7 +3,9 @@ fan-out agent (tweets) and the engagement agent (retweets, which are timeline en
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable, Iterable
 
 from agents.runtime import Runtime
 from pipeline.fanout import Mode, active_readers
@@ -38,3 +40,21 @@ async def withdraw(rt: Runtime, author: int, entry_id: int) -> None:
     await timelines.remove([(author, entry_id)])
     async for followers in cass.follower_pages(author, rt.topology.tunables.follower_page_size):
         await timelines.remove((f, entry_id) for f in followers)
+
+
+# Entries of one batch delivered at once: their round trips to Cassandra and Redis overlap instead
+# of queueing one tweet behind another (bench/fanout.py measured 28 ms per tweet in sequence).
+DELIVERY_CONCURRENCY = 32
+
+
+async def for_each(items: Iterable[tuple[int, int]], action: Callable[[Runtime, int, int], Awaitable[None]],
+                   rt: Runtime) -> None:
+    """Run deliver/withdraw for (author, entry) pairs concurrently, bounded; order is irrelevant
+    (timeline scores are the entries' times, and every write is idempotent)."""
+    sem = asyncio.Semaphore(DELIVERY_CONCURRENCY)
+
+    async def one(author: int, entry: int) -> None:
+        async with sem:
+            await action(rt, author, entry)
+
+    await asyncio.gather(*(one(a, e) for a, e in items))

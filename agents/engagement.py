@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import faust
 
-from agents.delivery import deliver, withdraw
+from agents.delivery import deliver, for_each, withdraw
 from agents.runtime import Positions, Rejections, Runtime, run_batches
 from pipeline.engagement import like_facts, retweet_entries, retweet_facts
 from pipeline.events import Event
@@ -29,10 +29,8 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         await cass.delete_tweets((rid, user, ms) for user, rid, ms in undone)
         await cass.apply_likes(like_facts(events))
         await cass.apply_retweets(facts)
-        for entry in created:
-            await deliver(rt, entry.author_id, entry.tweet_id)
-        for user, rid, _ms in undone:
-            await withdraw(rt, user, rid)
+        await for_each(((e.author_id, e.tweet_id) for e in created), deliver, rt)
+        await for_each(((user, rid) for user, rid, _ms in undone), withdraw, rt)
         return []
 
     @app.agent(topic, name="engagement")

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import faust
 
-from agents.delivery import deliver, withdraw
+from agents.delivery import deliver, for_each, withdraw
 from agents.runtime import Positions, Rejections, Runtime, run_batches
 from pipeline.events import Event
 from pipeline.model import Tweet
@@ -21,10 +21,8 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         # Truth first: once the tweet is in Cassandra a rebuild finds it even if a push is lost.
         await cass.save_tweets(tweets)
         await cass.delete_tweets(deleted)
-        for tweet in tweets:
-            await deliver(rt, tweet.author_id, tweet.tweet_id)
-        for tweet_id, author, _ms in deleted:
-            await withdraw(rt, author, tweet_id)
+        await for_each(((t.author_id, t.tweet_id) for t in tweets), deliver, rt)
+        await for_each(((author, tweet_id) for tweet_id, author, _ms in deleted), withdraw, rt)
         return []
 
     @app.agent(topic, name="fanout")

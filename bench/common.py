@@ -54,7 +54,13 @@ def namespace(name: str, topology_patch: dict[str, Any] | None = None) -> tuple[
         "STARLING_STATE_DIR": str(state),
         "STARLING_JWT_SECRET": secrets.token_urlsafe(48),
     }
-    return Settings.from_env(env), env
+    settings = Settings.from_env(env)
+    # Redis database 3 belongs to benchmarks: views left by an earlier run (a built celebrity
+    # set, follower counts, timelines) would be read as this run's.
+    import redis
+
+    redis.Redis.from_url(settings.redis_url).flushdb()
+    return settings, env
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -1,0 +1,382 @@
+"""Hybrid fan-out on a power-law graph: fan-out throughput, delivery latency (pushed and pulled
+authors), home-timeline reads, Redis bytes per entry, next to this machine's ceilings.
+
+    .venv/bin/python -m bench.fanout [--users 10000 --mean-followers 30 --rate 200 --duration 30]
+
+Needs the local stack. In its own namespace it loads a generated graph straight into Cassandra
+(setup, not the measured path): most accounts with few followers (Pareto), a few middle-band
+accounts and a few celebrities, bands scaled to the graph (--push-all-below, --push-active-below;
+the issue's scale is --users 100000 --mean-followers 100 --push-all-below 10000
+--push-active-below 100000, which takes a long load on 2 cores). A share of users are active
+readers with built timelines. Then, through the real pipeline (Kafka -> worker -> Redis/Cassandra
+-> API), it produces tweets at a steady rate and measures:
+
+- fan-out throughput: timeline entries written per second (growth of the active timelines, over
+  the time from the first tweet to the worker's lag reaching zero), against redis-benchmark's
+  pipelined ZADD rate measured in the same run;
+- delivery latency from produce to visible through the API, polled for sampled tweets, separately
+  for pushed and pulled (celebrity) authors; and that celebrity tweets reached no follower timeline;
+- home-timeline reads at a fixed rate (open loop) and a bare aiohttp endpoint's ceiling (wrk);
+- Redis bytes per timeline entry (MEMORY USAGE / ZCARD).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import subprocess
+import sys
+import time
+from typing import Any
+
+import aiohttp
+
+from adapters import provision
+from adapters.cassandra_store import CassandraStore, write_ts_us
+from adapters.graph_cache import GraphCache
+from adapters.kafka import EventProducer
+from adapters.redis_store import TimelineCache, timeline_key
+from api.auth import mint_token
+from bench.common import free_port, namespace, open_loop, progress, summary_ms, write_results
+from bench.write_api import ROOMY
+from pipeline.events import Event
+from pipeline.graph import FollowerCount
+from pipeline.model import User
+from pipeline.snowflake import Snowflake
+from pipeline.topology import load_topology
+from stack import launcher
+from starling import local
+
+IDS = Snowflake(9)
+
+
+def generate_graph(users: list[int], mean: float, middle: int, celebs: int, push_all_below: int,
+                   push_active_below: int, rng: random.Random) -> dict[int, list[int]]:
+    """author -> followers. Pareto (alpha 2, heavy tail) below the first band, then the few big ones."""
+    n = len(users)
+    followers: dict[int, list[int]] = {}
+    alpha = 2.0
+    scale = mean * (alpha - 1) / alpha
+    for i, author in enumerate(users):
+        if i < celebs:
+            k = min(n - 1, rng.randint(push_active_below, max(push_active_below, int(n * 0.9))))
+        elif i < celebs + middle:
+            k = rng.randint(push_all_below, min(push_active_below - 1, n - 1))
+        else:
+            k = min(push_all_below - 1, n - 1, int(scale * rng.paretovariate(alpha)))
+        pool = rng.sample(users, min(n, k + 1))
+        followers[author] = [f for f in pool if f != author][:k]
+    return followers
+
+
+async def load(settings: Any, users: list[int], graph: dict[int, list[int]], active: list[int],
+               policy: Any) -> int:
+    cass = await CassandraStore.open(settings)
+    cache = TimelineCache.from_url(settings.redis_url, 800)
+    graph_cache = GraphCache(cache.redis)
+    now = int(time.time() * 1000)
+    try:
+        await cass.save_users([(User(u, f"u{u % 10**9}", "Bench", "", False, None, now), write_ts_us(now)) for u in users])
+        edges = [(f, author, True, now) for author, fs in graph.items() for f in fs]
+        for i in range(0, len(edges), 20_000):
+            await cass.apply_edges("follow", edges[i:i + 20_000])
+            progress(f"  edges {min(i + 20_000, len(edges)):,}/{len(edges):,}")
+        counts = {a: FollowerCount(len(fs), 0, 0) for a, fs in graph.items()}
+        await cass.save_follower_counts(counts)
+        flags = {a: policy.is_pulled(len(fs)) for a, fs in graph.items()}
+        await cass.set_celebrities({a: True for a, f in flags.items() if f})
+        await graph_cache.set_follower_counts({a: len(fs) for a, fs in graph.items()})
+        for reader in active:
+            await cache.fill(reader, [])
+            await graph_cache.touch_active(reader, time.time())
+        return len(edges)
+    finally:
+        await cache.close()
+        await cass.close()
+
+
+def redis_zadd_ceiling(port: int) -> float:
+    out = subprocess.run(["redis-benchmark", "-p", str(port), "-n", "300000", "-P", "32", "-q", "-t", "zadd",
+                          "--csv"], capture_output=True, text=True, check=True).stdout
+    line = [l for l in out.splitlines() if "ZADD" in l][0]
+    return float(line.split(",")[1].strip('"'))
+
+
+def bare_aiohttp_ceiling(seconds: int = 10) -> float:
+    port = free_port()
+    code = ("from aiohttp import web\n"
+            "async def h(r): return web.json_response({'ok': True})\n"
+            "app = web.Application(); app.router.add_get('/', h)\n"
+            f"web.run_app(app, host='127.0.0.1', port={port}, access_log=None, print=None)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if subprocess.run(["curl", "-sf", f"http://127.0.0.1:{port}/"], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.2)
+        out = subprocess.run(["wrk", "-t1", "-c32", f"-d{seconds}s", f"http://127.0.0.1:{port}/"],
+                             capture_output=True, text=True, check=True).stdout
+        return float([l for l in out.splitlines() if l.startswith("Requests/sec")][0].split()[1])
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+async def timeline_entries(cache: TimelineCache, readers: list[int]) -> int:
+    pipe = cache.redis.pipeline(transaction=False)
+    for r in readers:
+        pipe.zcard(timeline_key(r))
+    return sum(max(0, n - 1) for n in await pipe.execute())
+
+
+async def lag_zero(settings: Any, timeout_s: float = 600) -> float:
+    """When the worker's committed offsets on ingest.tweets reach the end of the topic."""
+    from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    topic = settings.topic("ingest.tweets")
+    probe = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{settings.app_id}-lag-probe"})
+    try:
+        parts = list(probe.list_topics(topic, timeout=10).topics[topic].partitions)
+        request = [ConsumerGroupTopicPartitions(settings.app_id, [TopicPartition(topic, p) for p in parts])]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            committed = admin.list_consumer_group_offsets(request)[settings.app_id].result()
+            ends = {p: probe.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
+            if sum(ends[tp.partition] - max(tp.offset, 0) for tp in committed.topic_partitions) == 0:
+                return time.monotonic()
+            await asyncio.sleep(0.2)
+        raise RuntimeError("the worker did not catch up in time")
+    finally:
+        probe.close()
+
+
+async def drive(settings: Any, topology: Any, graph: dict[int, list[int]], active: set[int], celebs: list[int],
+                pushed_authors: list[int], rate: int, duration: int, rng: random.Random) -> dict[str, Any]:
+    producer = EventProducer(settings, topology)
+    url = f"http://{settings.api_host}:{settings.api_port}/v1/timelines/home"
+    latencies: dict[str, list[float]] = {"pushed": [], "pulled": []}
+    misses = {"pushed": 0, "pulled": 0}
+    probes: list[asyncio.Task[None]] = []
+    sent: list[tuple[int, int]] = []
+
+    async def probe(session: aiohttp.ClientSession, kind: str, tweet_id: int, reader: int, t0: float) -> None:
+        headers = {"Authorization": f"Bearer {mint_token(settings, reader)}"}
+        deadline = t0 + 20
+        while time.monotonic() < deadline:
+            async with session.get(url, params={"since_id": str(tweet_id - 1), "limit": "100"}, headers=headers) as r:
+                body = await r.json()
+            if any(t["id"] == tweet_id for t in body.get("data", [])):
+                latencies[kind].append(time.monotonic() - t0)
+                return
+            await asyncio.sleep(0.02)
+        misses[kind] += 1
+
+    async with aiohttp.ClientSession() as session:
+        t_start = time.monotonic()
+        n = rate * duration
+        for i in range(n):
+            due = t_start + i / rate
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            kind = "pulled" if i % (rate * 2) == 0 and celebs else "pushed"
+            author = rng.choice(celebs) if kind == "pulled" else rng.choice(pushed_authors)
+            tweet_id = IDS.next_id()
+            ev = Event(IDS.next_id(), "tweet.created", 1, int(time.time() * 1000), author,
+                       {"tweet_id": str(tweet_id), "text": f"bench tweet {i} #fanout"})
+            t0 = time.monotonic()
+            await producer.send_event(ev)
+            sent.append((author, tweet_id))
+            readers = [f for f in graph[author] if f in active]
+            if readers and (kind == "pulled" or i % max(1, rate // 5) == 0):
+                probes.append(asyncio.create_task(probe(session, kind, tweet_id, rng.choice(readers), t0)))
+        t_sent = time.monotonic()
+        await asyncio.gather(*probes)
+    producer.close()
+    return {"t_start": t_start, "t_sent": t_sent, "sent": sent, "latencies": latencies, "misses": misses}
+
+
+async def measure(settings: Any, topology: Any, graph: dict[int, list[int]], active: list[int], celebs: list[int],
+                  pushed_authors: list[int], args: argparse.Namespace, rng: random.Random,
+                  results: dict[str, Any]) -> None:
+    cache = TimelineCache.from_url(settings.redis_url, 800)
+    active_set, celeb_set = set(active), set(celebs)
+    try:
+        before = await timeline_entries(cache, active)
+        progress(f"producing {args.rate} tweets/s for {args.duration}s, probing delivery through the API")
+        run = await drive(settings, topology, graph, active_set, celebs, pushed_authors, args.rate, args.duration, rng)
+        t_done = await lag_zero(settings)
+        written = await timeline_entries(cache, active) - before
+        fanout_s = t_done - run["t_start"]
+        results["fanout"] = {
+            "tweets": len(run["sent"]), "offered_tweets_per_s": args.rate,
+            "timeline_entries_written": written, "seconds_to_drain": round(fanout_s, 2),
+            "entries_per_s": round(written / fanout_s),
+            "share_of_zadd_ceiling": round(written / fanout_s / results["ceilings"]["redis_zadd_per_s"], 3),
+        }
+        results["delivery_ms"] = {k: summary_ms(v) if v else None for k, v in run["latencies"].items()}
+
+        # Capacity: a backlog produced as fast as the client goes, timed until the worker drains it.
+        progress(f"burst: {args.burst:,} tweets at once, timing the drain")
+        before = await timeline_entries(cache, active)
+        producer = EventProducer(settings, topology)
+        t_burst = time.monotonic()
+        await asyncio.gather(*(producer.send_event(Event(
+            IDS.next_id(), "tweet.created", 1, int(time.time() * 1000), author,
+            {"tweet_id": str(IDS.next_id()), "text": "burst #fanout"}))
+            for author in (rng.choice(pushed_authors) for _ in range(args.burst))))
+        producer.close()
+        drained = await lag_zero(settings) - t_burst
+        burst_written = await timeline_entries(cache, active) - before
+        results["burst"] = {"tweets": args.burst, "seconds_to_drain": round(drained, 2),
+                            "tweets_per_s": round(args.burst / drained, 1),
+                            "timeline_entries_written": burst_written,
+                            "entries_per_s": round(burst_written / drained),
+                            "share_of_zadd_ceiling": round(burst_written / drained / results["ceilings"]["redis_zadd_per_s"], 4)}
+        results["delivery_misses"] = run["misses"]
+
+        celeb_tweets = [(a, t) for a, t in run["sent"] if a in celeb_set]
+        pipe = cache.redis.pipeline(transaction=False)
+        checked = 0
+        for author, tweet in celeb_tweets:
+            for f in graph[author]:
+                if f in active_set:
+                    pipe.zscore(timeline_key(f), str(tweet))
+                    checked += 1
+        found = sum(1 for x in await pipe.execute() if x is not None) if checked else 0
+        results["celebrity"] = {"celebrity_tweets": len(celeb_tweets), "follower_timelines_checked": checked,
+                                "follower_timelines_containing_them": found}
+
+        sample = active[:300]
+        pipe = cache.redis.pipeline(transaction=False)
+        for r in sample:
+            pipe.memory_usage(timeline_key(r))
+            pipe.zcard(timeline_key(r))
+        out = await pipe.execute()
+        used = sum((out[2 * i] or 0) for i in range(len(sample)) if out[2 * i + 1] > 1)
+        entries = sum(n - 1 for n in out[1::2] if n > 1)
+        results["redis"] = {"bytes_per_entry": round(used / entries, 1) if entries else None,
+                            "sampled_entries": entries}
+    finally:
+        await cache.close()
+
+    progress(f"home-timeline reads: {args.read_rate}/s for {args.read_duration}s")
+    tokens = [mint_token(settings, r, ttl_s=3600) for r in active[:500]]
+    url = f"http://{settings.api_host}:{settings.api_port}/v1/timelines/home"
+    open_loop(url, 100, 3, tokens=tokens)
+    results["reads"] = open_loop(url, args.read_rate, args.read_duration, tokens=tokens)
+    results["reads"]["share_of_bare_aiohttp"] = round(
+        results["reads"]["completed_per_s"] / results["ceilings"]["bare_aiohttp_requests_per_s"], 3)
+    plot(run["latencies"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--users", type=int, default=10_000)
+    p.add_argument("--mean-followers", type=float, default=30)
+    p.add_argument("--middle", type=int, default=3, help="accounts in the middle band")
+    p.add_argument("--celebrities", type=int, default=2)
+    p.add_argument("--push-all-below", type=int, default=1_000)
+    p.add_argument("--push-active-below", type=int, default=4_000)
+    p.add_argument("--active-share", type=float, default=0.3, help="readers with a built, active timeline")
+    p.add_argument("--rate", type=int, default=200, help="tweets per second")
+    p.add_argument("--duration", type=int, default=30)
+    p.add_argument("--read-rate", type=int, default=1000)
+    p.add_argument("--read-duration", type=int, default=15)
+    p.add_argument("--burst", type=int, default=3000, help="tweets produced at once to measure capacity")
+    p.add_argument("--seed", type=int, default=7)
+    args = p.parse_args(argv)
+    rng = random.Random(args.seed)
+
+    patch = {**ROOMY, "tunables.fanout": {"push_all_below": args.push_all_below,
+                                          "push_active_below": args.push_active_below,
+                                          "activity_window_s": 604800}}
+    settings, env = namespace("fanout", patch)
+    topology = load_topology(settings.topology_path)
+    policy = topology.tunables.fanout
+    provision.create_topics(settings)
+    provision.apply_cql_schema(settings)
+    users = [IDS.next_id() for _ in range(args.users)]
+    graph = generate_graph(users, args.mean_followers, args.middle, args.celebrities, args.push_all_below,
+                           args.push_active_below, rng)
+    active = rng.sample(users, int(len(users) * args.active_share))
+    progress(f"loading {len(users):,} users and their follows into Cassandra")
+    t = time.monotonic()
+    n_edges = asyncio.run(load(settings, users, graph, active, policy))
+    results: dict[str, Any] = {"graph": {
+        "users": len(users), "follow_edges": n_edges, "mean_followers": round(n_edges / len(users), 1),
+        "max_followers": max(len(f) for f in graph.values()), "active_readers": len(active),
+        "bands": {"push_all_below": args.push_all_below, "push_active_below": args.push_active_below},
+        "load_s": round(time.monotonic() - t, 1)}}
+    celebs = [a for a, fs in graph.items() if policy.is_pulled(len(fs))]
+    pushed_authors = [a for a in users if a not in set(celebs) and graph[a]]
+
+    apps = local.apps(settings, env)
+    try:
+        progress("ceilings: redis-benchmark pipelined ZADD, bare aiohttp endpoint (wrk)")
+        results["ceilings"] = {"redis_zadd_per_s": redis_zadd_ceiling(settings.redis_port),
+                               "bare_aiohttp_requests_per_s": bare_aiohttp_ceiling()}
+        launcher.up(apps)
+        asyncio.run(measure(settings, topology, graph, active, celebs, pushed_authors, args, rng, results))
+    finally:
+        launcher.down(apps)
+        provision.drop(settings)
+    report(results)
+    write_results("fanout", results)
+    return 0
+
+
+def plot(latencies: dict[str, list[float]]) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        progress("matplotlib not installed (pip install -e '.[bench]'): no plot")
+        return
+    from bench.common import RESULTS
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for kind, values in latencies.items():
+        if values:
+            xs = sorted(v * 1000 for v in values)
+            ax.plot(xs, [(i + 1) / len(xs) for i in range(len(xs))], label=f"{kind} authors (n={len(xs)})")
+    ax.set_xscale("log")
+    ax.set_xlabel("produce -> visible through the API (ms)")
+    ax.set_ylabel("share of tweets")
+    ax.set_title("Home-timeline delivery latency")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "fanout_delivery.png", dpi=110)
+
+
+def report(r: dict[str, Any]) -> None:
+    g, c, f = r["graph"], r["ceilings"], r["fanout"]
+    print(f"\ngraph: {g['users']:,} users, {g['follow_edges']:,} follows (mean {g['mean_followers']}, "
+          f"max {g['max_followers']:,}), {g['active_readers']:,} active readers")
+    print(f"ceilings: redis ZADD (pipelined) {c['redis_zadd_per_s']:,.0f}/s; bare aiohttp {c['bare_aiohttp_requests_per_s']:,.0f} req/s")
+    print(f"fan-out: {f['tweets']:,} tweets -> {f['timeline_entries_written']:,} entries in {f['seconds_to_drain']}s "
+          f"= {f['entries_per_s']:,}/s ({f['share_of_zadd_ceiling']:.1%} of the ZADD ceiling)")
+    b = r["burst"]
+    print(f"fan-out capacity (burst): {b['tweets']:,} tweets drained in {b['seconds_to_drain']}s = {b['tweets_per_s']}/s, "
+          f"{b['entries_per_s']:,} entries/s ({b['share_of_zadd_ceiling']:.2%} of the ZADD ceiling)")
+    for kind, d in r["delivery_ms"].items():
+        if d:
+            print(f"delivery ({kind}): p50 {d['p50_ms']} ms, p99 {d['p99_ms']} ms, max {d['max_ms']} ms, n={d['n']}, "
+                  f"missed {r['delivery_misses'][kind]}")
+    cel = r["celebrity"]
+    print(f"celebrity tweets: {cel['celebrity_tweets']} -> in {cel['follower_timelines_containing_them']} of "
+          f"{cel['follower_timelines_checked']} follower timelines checked")
+    print(f"redis: {r['redis']['bytes_per_entry']} bytes per timeline entry")
+    rd = r["reads"]
+    print(f"reads: offered {rd['offered_per_s']}/s, done {rd['completed_per_s']}/s, p50 {rd['latency_ms']['p50']} ms, "
+          f"p99 {rd['latency_ms']['p99']} ms; {rd['share_of_bare_aiohttp']:.1%} of a bare aiohttp endpoint")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
