@@ -43,6 +43,24 @@ def connect(url: str) -> aioredis.Redis:
     return aioredis.Redis(connection_pool=pool)
 
 
+# KEYS = many readers' timelines; ARGV[1] cap, ARGV[2] score, ARGV[3] member. One call per page of
+# followers instead of one per follower: redis-py spends ~100 us of CPU per command, which made it
+# the fan-out bottleneck (bench/fanout.py). Single-node Redis; on a cluster, group keys by slot.
+_PUSH_ONE_TO_MANY = """
+local n = 0
+for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('ZADD', key, ARGV[2], ARGV[3])
+    redis.call('ZREMRANGEBYRANK', key, 1, -(tonumber(ARGV[1]) + 1))
+    n = n + 1
+  end
+end
+return n
+"""
+# Keys per call: keeps one script run short (Redis runs scripts one at a time).
+KEYS_PER_CALL = 1000
+
+
 def timeline_key(user_id: int) -> str:
     return f"tl:{user_id}"
 
@@ -52,6 +70,7 @@ class TimelineCache:
         self.redis = client
         self.cap = cap
         self._push = client.register_script(_PUSH_IF_BUILT)
+        self._push_many = client.register_script(_PUSH_ONE_TO_MANY)
 
     @classmethod
     def from_url(cls, url: str, cap: int) -> TimelineCache:
@@ -75,6 +94,19 @@ class TimelineCache:
             await self._push(keys=[timeline_key(reader)], args=args, client=pipe)
         results = await pipe.execute()
         return sum(int(r) for r in results)
+
+    async def push_to_readers(self, readers: list[int], entry_id: int) -> int:
+        """Append one entry to many readers' built timelines; returns how many took it."""
+        if not readers:
+            return 0
+        args = [self.cap, timestamp_ms(entry_id), str(entry_id)]
+        if len(readers) <= KEYS_PER_CALL:
+            return int(await self._push_many(keys=[timeline_key(r) for r in readers], args=args))
+        pipe = self.redis.pipeline(transaction=False)
+        for i in range(0, len(readers), KEYS_PER_CALL):
+            chunk = readers[i:i + KEYS_PER_CALL]
+            await self._push_many(keys=[timeline_key(r) for r in chunk], args=args, client=pipe)
+        return sum(int(n) for n in await pipe.execute())
 
     async def remove(self, entries: Iterable[tuple[int, int]]) -> None:
         """Take (reader, tweet id) entries out of timelines (deleted tweets, unfollows)."""

@@ -23,15 +23,20 @@ async def follower_count(rt: Runtime, author: int) -> int:
 async def deliver(rt: Runtime, author: int, entry_id: int) -> None:
     cass, timelines = await rt.stores()
     policy = rt.topology.tunables.fanout
-    await timelines.push([(author, entry_id)])  # your own home timeline
     mode = policy.mode(await follower_count(rt, author))
     if mode is Mode.PULL:
-        return  # readers merge it in at read time: O(1) writes however many followers
+        # Readers merge it in at read time: one write (the author's own timeline), however many followers.
+        await timelines.push_to_readers([author], entry_id)
+        return
+    first = True
     async for followers in cass.follower_pages(author, rt.topology.tunables.follower_page_size):
         if mode is Mode.PUSH_ACTIVE:
             seen = await rt.graph.last_reads(followers)
             followers = active_readers(followers, seen, time.time(), policy.activity_window_s)
-        await timelines.push((f, entry_id) for f in followers)
+        await timelines.push_to_readers([author, *followers] if first else followers, entry_id)
+        first = False
+    if first:  # no followers at all
+        await timelines.push_to_readers([author], entry_id)
 
 
 async def withdraw(rt: Runtime, author: int, entry_id: int) -> None:

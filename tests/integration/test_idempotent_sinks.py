@@ -64,3 +64,26 @@ async def test_cursor_pages_from_redis(stack, redis_client):
         cursor = got[-1] - 1
     assert walked == tweets
     assert await cache.page(reader, 100, since_id=tweets[5]) == tweets[:5]
+
+
+async def test_push_to_many_readers_touches_only_built_timelines(stack, redis_client):
+    import adapters.redis_store as rs
+
+    cache = TimelineCache(redis_client, cap=3)
+    readers = [_uid() for _ in range(7)]
+    for r in readers[:4]:
+        await cache.fill(r, [])
+    sf = Snowflake(11)
+    entries = [sf.next_id(STARLING_EPOCH_MS + 10**9 + i) for i in range(5)]
+    old = rs.KEYS_PER_CALL
+    rs.KEYS_PER_CALL = 3  # force several calls in one pipeline
+    try:
+        for e in entries:
+            assert await cache.push_to_readers(readers, e) == 4
+        assert await cache.push_to_readers(readers, entries[-1]) == 4  # a replay changes nothing
+    finally:
+        rs.KEYS_PER_CALL = old
+    for r in readers[:4]:
+        assert await cache.page(r, 10) == sorted(entries, reverse=True)[:3]
+    for r in readers[4:]:
+        assert await redis_client.exists(timeline_key(r)) == 0
