@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from pipeline.settings import Settings, project_root
+from pipeline.topology import with_overrides
 
 RESULTS = project_root() / "bench" / "results"
 NODE_DIR = project_root() / "bench" / "node"
@@ -33,13 +34,7 @@ def namespace(name: str, topology_patch: dict[str, Any] | None = None) -> tuple[
     base = Settings.from_env()
     state = base.state_dir / "bench" / name
     state.mkdir(parents=True, exist_ok=True)
-    topology = yaml.safe_load(base.topology_path.read_text())
-    for dotted, value in (topology_patch or {}).items():
-        node = topology
-        *head, last = dotted.split(".")
-        for part in head:
-            node = node[part]
-        node[last] = value
+    topology = with_overrides(yaml.safe_load(base.topology_path.read_text()), topology_patch or {})
     (state / "topology.yaml").write_text(yaml.safe_dump(topology))
     run = secrets.token_hex(3)
     host = base.redis_url.split("://", 1)[1].split("/", 1)[0]

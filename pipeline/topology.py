@@ -82,6 +82,21 @@ def load_topology(path: Path) -> Topology:
     return parse_topology(raw)
 
 
+def with_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a raw topology with dotted paths replaced, e.g. {"api.produce_timeout_ms": 1500}
+    (tests and benchmarks run with their own limits and bands)."""
+    import copy
+
+    out = copy.deepcopy(raw)
+    for dotted, value in overrides.items():
+        node = out
+        *head, last = dotted.split(".")
+        for part in head:
+            node = node[part]
+        node[last] = value
+    return out
+
+
 def parse_topology(raw: Any) -> Topology:
     if not isinstance(raw, dict) or raw.get("version") != 1:
         raise TopologyError("topology must be a mapping with version: 1")

@@ -11,6 +11,7 @@ import yaml
 
 from api.auth import mint_token
 from pipeline.settings import Settings
+from pipeline.topology import with_overrides
 from stack import launcher
 from starling import local
 from tests.conftest import free_port
@@ -165,13 +166,7 @@ def api_with(running, test_env, tmp_path_factory):
     started = []
 
     def start(topology_patch=None, **env_overrides):
-        topo = yaml.safe_load(running.topology_path.read_text())
-        for path, value in (topology_patch or {}).items():
-            node = topo
-            *head, last = path.split(".")
-            for part in head:
-                node = node[part]
-            node[last] = value
+        topo = with_overrides(yaml.safe_load(running.topology_path.read_text()), topology_patch or {})
         tmp = tmp_path_factory.mktemp("api")
         (tmp / "topology.yaml").write_text(yaml.safe_dump(topo))
         env = {**test_env, "STARLING_TOPOLOGY": str(tmp / "topology.yaml"), "STARLING_STATE_DIR": str(tmp),

@@ -59,3 +59,12 @@ def test_topic_for_event():
     assert topo.topic_for_event("follow.removed").name == "ingest.follows"
     with pytest.raises(TopologyError):
         topo.topic_for_event("nope.nope")
+
+
+def test_overrides_replace_dotted_paths_without_touching_the_original():
+    from pipeline.topology import with_overrides
+
+    out = with_overrides(RAW, {"api.produce_timeout_ms": 1500, "tunables.fanout.push_all_below": 3})
+    assert out["api"]["produce_timeout_ms"] == 1500 and out["tunables"]["fanout"]["push_all_below"] == 3
+    assert RAW["api"]["produce_timeout_ms"] == 5000
+    parse_topology(out)
