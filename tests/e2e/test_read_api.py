@@ -95,6 +95,9 @@ async def test_graph_lists_counts_and_relationship(running, producer, http, cass
     await producer.send_event(event("mute.created", fans[1], {"muted_id": str(star)}))
     await eventually(lambda: cass.follower_counts([star]), lambda c: star in c and c[star].followers == 4,
                      what="count")
+    # The star's own follow and the mute are keyed by their targets: other partitions, own pace.
+    await eventually(lambda: cass.following(star), lambda f: fans[0] in f, what="the star's follow")
+    await eventually(lambda: cass.relationship(fans[1], star), lambda r: r["muting"], what="the mute")
     status, body = await get(http, running, fans[0], f"/v1/users/{star}")
     assert body["data"]["followers_count"] == 4 and body["data"]["following_count"] == 1
 
