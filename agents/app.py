@@ -14,10 +14,15 @@ AGENT_MODULES = {"users": users, "graph": graph, "fanout": fanout, "engagement":
 
 
 def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, Runtime]:
+    datadir = settings.state_dir / "faust" / settings.app_id
+    datadir.parent.mkdir(parents=True, exist_ok=True)  # faust creates only the last level
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
+        # faust keeps table and leader files under its datadir (default: ./<app id>-data in the
+        # current directory); the state dir is where everything a run leaves behind belongs.
+        datadir=str(datadir),
         key_serializer="raw",
         value_serializer="raw",
         web_enabled=False,

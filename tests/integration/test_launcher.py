@@ -7,6 +7,7 @@ test command itself starts Kafka and Cassandra through the same launcher before 
 import os
 import signal
 import socket
+import time
 
 import pytest
 
@@ -46,8 +47,14 @@ def test_up_twice_kill_status_down_up(isolated_redis, capsys):
     assert "already running" in capsys.readouterr().err
 
     os.kill(first.pid, signal.SIGKILL)
-    process.reap(first.pid)
-    killed = _status(svc)
+    # The signal is delivered asynchronously: poll (bounded) until the process is gone and reaped.
+    deadline = time.monotonic() + 10
+    while True:
+        process.reap(first.pid)
+        killed = _status(svc)
+        if killed.state == "down" or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
     assert killed.state == "down" and "gone" in killed.detail
 
     launcher.down([svc])
