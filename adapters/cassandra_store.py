@@ -160,7 +160,7 @@ class CassandraStore:
                 else:
                     deletes.setdefault(table, []).append((ts, k, o))
         for table, rows in inserts.items():
-            await cql.execute_many(self.session, self._stmts[f"insert_{table}"], rows)
+            await cql.execute_by_partition(self.session, self._stmts[f"insert_{table}"], rows)
         for table, rows in deletes.items():
             await cql.execute_many(self.session, self._stmts[f"delete_{table}"], rows)
 
