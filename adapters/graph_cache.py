@@ -46,10 +46,12 @@ class GraphCache:
                 args += [str(user), "1" if is_celebrity else "0"]
             await self._update(keys=[CELEBS], args=args)
 
-    async def celebrities(self, load: Callable[[], Awaitable[set[int]]]) -> set[int]:
-        members = await self.redis.smembers(CELEBS)
-        if SENTINEL in members:
-            return {int(m) for m in members if m != SENTINEL}
+    async def celebrities(self, load: Callable[[], Awaitable[set[int]]],
+                          members: set[str] | None = None) -> set[int]:
+        """The celebrity set; `members` is an SMEMBERS reply already fetched in a shared command."""
+        found: set[str] = members if members is not None else set(await self.redis.smembers(CELEBS))  # type: ignore[arg-type]
+        if SENTINEL in found:
+            return {int(m) for m in found if m != SENTINEL}
         users = await load()
         await self.redis.sadd(CELEBS, SENTINEL, *[str(u) for u in users])
         return users

@@ -26,23 +26,24 @@ async def deliver(rt: Runtime, author: int, entry_id: int) -> None:
     mode = policy.mode(await follower_count(rt, author))
     if mode is Mode.PULL:
         # Readers merge it in at read time: one write (the author's own timeline), however many followers.
-        await timelines.push_to_readers([author], entry_id)
+        await timelines.push_to_readers([author], entry_id, author=author)
         return
     first = True
     async for followers in cass.follower_pages(author, rt.topology.tunables.follower_page_size):
         if mode is Mode.PUSH_ACTIVE:
             seen = await rt.graph.last_reads(followers)
             followers = active_readers(followers, seen, time.time(), policy.activity_window_s)
-        await timelines.push_to_readers([author, *followers] if first else followers, entry_id)
+        await timelines.push_to_readers([author, *followers] if first else followers, entry_id,
+                                         author=author if first else None)
         first = False
     if first:  # no followers at all
-        await timelines.push_to_readers([author], entry_id)
+        await timelines.push_to_readers([author], entry_id, author=author)
 
 
 async def withdraw(rt: Runtime, author: int, entry_id: int) -> None:
     """Remove an entry from its author's and every follower's timeline (idempotent ZREMs)."""
     cass, timelines = await rt.stores()
-    await timelines.remove([(author, entry_id)])
+    await timelines.remove([(author, entry_id)], author=author)
     async for followers in cass.follower_pages(author, rt.topology.tunables.follower_page_size):
         await timelines.remove((f, entry_id) for f in followers)
 

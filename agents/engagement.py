@@ -27,6 +27,7 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         undone = [(u, entry_of[(t, u)], ms) for (t, u), ms in undo_ms.items() if (t, u) in entry_of]
         await cass.save_tweets(created)
         await cass.delete_tweets((rid, user, ms) for user, rid, ms in undone)
+        await rt.hot.tombstone_tweets(rid for _user, rid, _ms in undone)
         await cass.apply_likes(like_facts(events))
         await cass.apply_retweets(facts)
         await for_each(((e.author_id, e.tweet_id) for e in created), deliver, rt)

@@ -21,6 +21,7 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         # Truth first: once the tweet is in Cassandra a rebuild finds it even if a push is lost.
         await cass.save_tweets(tweets)
         await cass.delete_tweets(deleted)
+        await rt.hot.tombstone_tweets(tweet_id for tweet_id, _author, _ms in deleted)
         await for_each(((t.author_id, t.tweet_id) for t in tweets), deliver, rt)
         await for_each(((author, tweet_id) for tweet_id, author, _ms in deleted), withdraw, rt)
         return []

@@ -34,6 +34,8 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         by_kind = edges_by_kind(events)
         for kind, edges in by_kind.items():
             await cass.apply_edges(kind, edges)
+        # Both ends: a follow changes the follower's view, a block both users' views.
+        await rt.hot.invalidate_viewers(u for edges in by_kind.values() for s, t, _p, _ms in edges for u in (s, t))
         await update_timelines(timeline_changes(by_kind))
         return []
 

@@ -22,6 +22,7 @@ import redis.exceptions
 
 from adapters.cassandra_store import CassandraStore
 from adapters.graph_cache import GraphCache
+from adapters.hot_cache import HotCache
 from adapters.redis_store import TimelineCache
 from pipeline import references
 from pipeline.errors import InvalidEvent
@@ -63,6 +64,7 @@ class Runtime:
     _cassandra: CassandraStore | None = None
     _timelines: TimelineCache | None = None
     _graph: GraphCache | None = None
+    _hot: HotCache | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def stores(self) -> tuple[CassandraStore, TimelineCache]:
@@ -78,12 +80,19 @@ class Runtime:
                 self._timelines = TimelineCache.from_url(
                     self.settings.redis_url, self.topology.tunables.timeline_cap)
                 self._graph = GraphCache(self._timelines.redis)
+                self._hot = HotCache(self._timelines.redis)
         return self._cassandra, self._timelines
 
     @property
     def graph(self) -> GraphCache:
         assert self._graph is not None, "call stores() first"
         return self._graph
+
+    @property
+    def hot(self) -> HotCache:
+        """The API's read caches, which agents keep right after writing Cassandra."""
+        assert self._hot is not None, "call stores() first"
+        return self._hot
 
     async def close(self) -> None:
         if self._timelines is not None:

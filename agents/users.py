@@ -27,8 +27,12 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
                 else:
                     new_users.append((User.from_event(e), write_ts_us(e.occurred_at)))
         await cass.save_users(new_users)
+        updated = [e.actor for e in events if e.type == "user.updated"]
         await cass.update_users((e.actor, e.data, write_ts_us(e.occurred_at))
                                 for e in events if e.type == "user.updated")
+        # Write the rows through to the API's cache as Cassandra now has them (event-time order).
+        if updated:
+            await rt.hot.put_users((await cass.get_users(updated)).values())
         return rejected
 
     @app.agent(topic, name="users")

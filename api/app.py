@@ -9,6 +9,7 @@ from aiohttp import web
 
 from adapters.cassandra_store import CassandraStore
 from adapters.graph_cache import GraphCache
+from adapters.hot_cache import CachedReads, HotCache
 from adapters.idempotency import IdempotencyStore
 from adapters.kafka import EventProducer
 from adapters.ratelimit import RateLimiter
@@ -18,7 +19,7 @@ from api.auth import Authenticator
 from api.errors import ApiError, error_middleware
 from api.home import HomeTimelines
 from api.keys import (AUTH, CASSANDRA, HOME, LIMITER, OPENAPI, OPERATION, OPERATIONS, SETTINGS, TIMELINES,
-                      TOPOLOGY, USER_ID, WRITER)
+                      TOPOLOGY, USER_ID, VIEWS, WRITER)
 from pipeline.settings import Settings
 from pipeline.snowflake import Snowflake
 from pipeline.topology import load_topology
@@ -77,6 +78,7 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
     tun, policy = topology.tunables, topology.api
     app[CASSANDRA] = await CassandraStore.open(settings)
     app[TIMELINES] = TimelineCache.from_url(settings.redis_url, tun.timeline_cap)
+    app[VIEWS] = CachedReads(app[CASSANDRA], HotCache(app[TIMELINES].redis))
     app[HOME] = HomeTimelines(app[CASSANDRA], app[TIMELINES], GraphCache(app[TIMELINES].redis),
                               tun.rebuild_per_author, tun.fanout)
     app[LIMITER] = RateLimiter(app[TIMELINES].redis, policy.window_s)

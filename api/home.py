@@ -9,15 +9,19 @@ import time
 from collections.abc import Sequence
 
 from adapters.cassandra_store import CassandraStore
-from adapters.graph_cache import GraphCache
-from adapters.redis_store import TimelineCache, timeline_key
+from adapters.graph_cache import ACTIVE, CELEBS, GraphCache
+from adapters.hot_cache import CachedReads
+from adapters.redis_store import TimelineCache, recent_key, timeline_key
 from pipeline import timeline
 from pipeline.fanout import Policy
+from pipeline.visibility import Viewer
 
 # A rebuild reads one small partition per followee; this many in flight at once.
 REBUILD_CONCURRENCY = 32
 # A rebuild lock outlives any sane rebuild but frees itself if its holder dies.
 LOCK_TTL_S = 10
+# Newest entries per author read again after a set is built (see build_recent).
+RACE_REREAD = 20
 # How long a request waits for another request's rebuild before building without the lock.
 LOCK_WAIT_S = 2.0
 
@@ -31,19 +35,51 @@ class HomeTimelines:
         self.per_author = per_author
         self.policy = policy
 
-    async def page(self, reader: int, following: set[int], limit: int, max_id: int | None,
-                   since_id: int | None) -> list[int]:
-        """Newest-first tweet ids for the reader (not yet filtered for blocks, mutes, deletes)."""
-        await self.graph.touch_active(reader, time.time())
-        pushed = await self.cache.page(reader, limit, max_id, since_id)
+    async def page(self, reader: int, views: CachedReads, limit: int, max_id: int | None,
+                   since_id: int | None, viewer: Viewer | None = None) -> tuple[Viewer, list[int]]:
+        """The reader's viewer and newest-first tweet ids (not yet filtered for blocks, mutes,
+        deletes). Pass the viewer back in for the next page of the same request."""
+        pushed, celebs, cached_viewer, generation = await self.cache.home_read(
+            reader, time.time(), limit, max_id, since_id, self.policy.activity_window_s, CELEBS, ACTIVE,
+            views.hot.viewer_keys(reader))
+        if viewer is None:
+            viewer = await views.hot.viewer_from(reader, [cached_viewer, generation], views.cass.viewer)
+        following = viewer.following
         if pushed is None:
             pushed = timeline.page(await self.rebuild(reader), limit, max_id, since_id)
-        # An unread timeline expires with the activity window; the next read rebuilds it.
-        await self.cache.redis.expire(timeline_key(reader), self.policy.activity_window_s)
-        celebrities = await self.graph.celebrities(self.cass.celebrities)
+            await self.cache.redis.expire(timeline_key(reader), self.policy.activity_window_s)
+        celebrities = await self.graph.celebrities(self.cass.celebrities, celebs)
         pulled = sorted((celebrities & following) - {reader})
-        lists = await asyncio.gather(*(self.cass.recent_tweet_ids(a, limit, max_id) for a in pulled))
-        return timeline.merge_newest([pushed, *(timeline.page(ids, limit, max_id, since_id) for ids in lists)], limit)
+        lists = await self.pulled_pages(pulled, limit, max_id, since_id) if pulled else []
+        return viewer, timeline.merge_newest([pushed, *lists], limit)
+
+    async def pulled_pages(self, authors: list[int], limit: int, max_id: int | None,
+                           since_id: int | None) -> list[list[int]]:
+        """The followed celebrities' entries for this page, from their recent-entry sets in Redis
+        (one round trip for all of them); Cassandra for a set not built yet, or a page older than
+        what a full (capped) set holds."""
+        out: list[list[int]] = []
+        for author, found in zip(authors, await self.cache.recent_pages(authors, limit, max_id, since_id)):
+            if found is None:
+                ids = timeline.page(await self.build_recent(author), limit, max_id, since_id)
+                size = 0
+            else:
+                ids, size = found
+            if len(ids) < limit and size >= self.cache.cap:  # trimmed: older entries only in Cassandra
+                ids = timeline.page(await self.cass.recent_tweet_ids(author, limit, max_id), limit, None, since_id)
+            out.append(ids)
+        return out
+
+    async def build_recent(self, author: int) -> list[int]:
+        """Build an author's recent-entry set from Cassandra. Fan-out appends only to built sets, so
+        an entry saved after the first read whose push found no set yet is picked up by the second
+        read, which runs after the set exists (the entry is saved before it is pushed)."""
+        key = recent_key(author)
+        ids = await self.cass.recent_tweet_ids(author, self.cache.cap)
+        await self.cache.fill(author, ids, key=key)
+        again = await self.cass.recent_tweet_ids(author, RACE_REREAD)
+        await self.cache.fill(author, again, key=key)
+        return timeline.merge_newest([ids, again], self.cache.cap)
 
     async def rebuild(self, reader: int) -> list[int]:
         """Merge the followees' (and the reader's own) recent tweets; one rebuild per reader at a time."""
@@ -53,11 +89,15 @@ class HomeTimelines:
             waited = await self._wait_for_other_rebuild(reader)
             if waited is not None:
                 return waited
-            return await self._merge(reader)  # the other rebuild is stuck: serve, don't write
+            return await self._merge(reader, self.per_author)  # the other rebuild is stuck: serve, don't write
         try:
-            merged = await self._merge(reader)
+            merged = await self._merge(reader, self.per_author)
             await self.cache.fill(reader, merged)
-            return merged
+            # Fan-out skipped this timeline while it did not exist: an entry saved after the first
+            # read and pushed before the fill is found by this second, shallower read.
+            again = await self._merge(reader, RACE_REREAD)
+            await self.cache.fill(reader, again)
+            return timeline.merge_newest([merged, again], self.cache.cap)
         finally:
             if await self.cache.redis.get(lock) == token:
                 await self.cache.redis.delete(lock)
@@ -72,13 +112,13 @@ class HomeTimelines:
                 return ids
         return None
 
-    async def _merge(self, reader: int) -> list[int]:
+    async def _merge(self, reader: int, per_author: int) -> list[int]:
         authors = [reader, *await self.cass.following(reader)]
         sem = asyncio.Semaphore(REBUILD_CONCURRENCY)
 
         async def recent(author: int) -> Sequence[int]:
             async with sem:
-                return await self.cass.recent_tweet_ids(author, self.per_author)
+                return await self.cass.recent_tweet_ids(author, per_author)
 
         lists = await asyncio.gather(*(recent(a) for a in authors))
         return timeline.merge_newest(lists, self.cache.cap)

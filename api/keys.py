@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from adapters.cassandra_store import CassandraStore
+from adapters.hot_cache import CachedReads
 from adapters.ratelimit import RateLimiter
 from adapters.redis_store import TimelineCache
 from api.auth import Authenticator
@@ -21,6 +22,7 @@ AUTH = web.AppKey("auth", Authenticator)
 OPENAPI = web.AppKey("openapi", dict[str, Any])
 OPERATIONS = web.AppKey("operations", dict[str, Operation])
 CASSANDRA = web.AppKey("cassandra", CassandraStore)
+VIEWS = web.AppKey("views", CachedReads)  # tweets, users, viewers through the Redis caches
 TIMELINES = web.AppKey("timelines", TimelineCache)
 HOME = web.AppKey("home", HomeTimelines)
 LIMITER = web.AppKey("limiter", RateLimiter)

@@ -7,9 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters.cassandra_store import CassandraStore
+from adapters.hot_cache import CachedReads
 from api.errors import ApiError, bad_request, json_response
-from api.keys import CASSANDRA, HOME, OPENAPI, TIMELINES, USER_ID
+from api.keys import CASSANDRA, HOME, OPENAPI, TIMELINES, USER_ID, VIEWS
 from api.writes import path_id
 from pipeline import timeline
 from pipeline.model import Tweet, User
@@ -36,23 +36,28 @@ Hydrated = tuple[Tweet, User | None, tuple[Tweet, User | None] | None]
 async def home_timeline(request: web.Request) -> web.Response:
     reader = request[USER_ID]
     limit, max_id, since_id = page_params(request)
-    cass, home = request.app[CASSANDRA], request.app[HOME]
-    viewer = await cass.viewer(reader)
-    set_following = set(viewer.following)
+    views, home = request.app[VIEWS], request.app[HOME]
+    # The first page comes with the viewer in the same Redis round trip; refills reuse it.
+    viewer, page0 = await home.page(reader, views, limit, max_id, since_id)
+    first: list[int] | None = page0
 
     async def fetch(cursor: int | None) -> list[int]:
-        return await home.page(reader, set_following, limit, cursor, since_id)
+        nonlocal first
+        if first is not None and cursor == max_id:
+            ids, first = first, None
+            return ids
+        return (await home.page(reader, views, limit, cursor, since_id, viewer))[1]
 
-    return await visible_page(cass, viewer, fetch, limit, max_id, listed=True)
+    return await visible_page(views, viewer, fetch, limit, max_id, listed=True)
 
 
 async def user_tweets(request: web.Request) -> web.Response:
-    cass = request.app[CASSANDRA]
+    cass, views = request.app[CASSANDRA], request.app[VIEWS]
     author = await visible_author(request)
     limit, max_id, since_id = page_params(request)
     with_replies = bool_param(request, "include_replies", False)
     with_retweets = bool_param(request, "include_retweets", True)
-    viewer = await cass.viewer(request[USER_ID])
+    viewer = await views.viewer(request[USER_ID])
 
     async def fetch(cursor: int | None) -> list[int]:
         ids = await cass.recent_tweet_ids(author.user_id, limit, cursor)
@@ -61,14 +66,14 @@ async def user_tweets(request: web.Request) -> web.Response:
     def keep(tweet: Tweet) -> bool:
         return (with_replies or tweet.reply_to is None) and (with_retweets or tweet.retweet_of is None)
 
-    return await visible_page(cass, viewer, fetch, limit, max_id, listed=False, keep=keep)
+    return await visible_page(views, viewer, fetch, limit, max_id, listed=False, keep=keep)
 
 
 async def get_tweet(request: web.Request) -> web.Response:
-    cass = request.app[CASSANDRA]
+    views = request.app[VIEWS]
     tweet_id = path_id(request, "tweet_id")
-    viewer = await cass.viewer(request[USER_ID])
-    found = await hydrate(cass, [tweet_id])
+    viewer = await views.viewer(request[USER_ID])
+    found = await hydrate(views, [tweet_id])
     if not found or not allowed(can_see_author, viewer, found[0]):
         raise _not_found("tweet", tweet_id)
     return json_response({"data": render(found[0])})
@@ -76,23 +81,23 @@ async def get_tweet(request: web.Request) -> web.Response:
 
 async def conversation(request: web.Request) -> web.Response:
     """Replies to a tweet, oldest first; cursor `after` (the last reply id of the previous page)."""
-    cass = request.app[CASSANDRA]
+    cass, views = request.app[CASSANDRA], request.app[VIEWS]
     tweet_id = path_id(request, "tweet_id")
     limit = int_param(request, "limit", timeline.DEFAULT_PAGE, 1, timeline.MAX_PAGE)
     after = id_param(request, "after")
-    viewer = await cass.viewer(request[USER_ID])
-    root = await hydrate(cass, [tweet_id])
+    viewer = await views.viewer(request[USER_ID])
+    root = await hydrate(views, [tweet_id])
     if not root or not allowed(can_see_author, viewer, root[0]):
         raise _not_found("tweet", tweet_id)
     ids = await cass.replies(tweet_id, after, limit)
-    items = [render(h) for h in await hydrate(cass, ids) if allowed(shows_in_lists, viewer, h)]
+    items = [render(h) for h in await hydrate(views, ids) if allowed(shows_in_lists, viewer, h)]
     meta: dict[str, Any] = {"count": len(items)}
     if len(ids) == limit:
         meta["next_after"] = str(ids[-1])
     return json_response({"data": items, "meta": meta})
 
 
-async def visible_page(cass: CassandraStore, viewer: Viewer, fetch: Callable[[int | None], Awaitable[list[int]]],
+async def visible_page(views: CachedReads, viewer: Viewer, fetch: Callable[[int | None], Awaitable[list[int]]],
                        limit: int, max_id: int | None, listed: bool,
                        keep: Callable[[Tweet], bool] = lambda _t: True) -> web.Response:
     """A page of tweets the viewer may see, refilled when filtering thinned it out."""
@@ -105,7 +110,7 @@ async def visible_page(cass: CassandraStore, viewer: Viewer, fetch: Callable[[in
         if not ids:
             break
         last_examined = ids[-1]
-        items += [render(h) for h in await hydrate(cass, ids) if allowed(rule, viewer, h) and keep(h[0])]
+        items += [render(h) for h in await hydrate(views, ids) if allowed(rule, viewer, h) and keep(h[0])]
         if len(items) >= limit or len(ids) < limit:
             break
         cursor = ids[-1] - 1
@@ -118,12 +123,12 @@ async def visible_page(cass: CassandraStore, viewer: Viewer, fetch: Callable[[in
     return json_response({"data": items, "meta": meta})
 
 
-async def hydrate(cass: CassandraStore, ids: list[int]) -> list[Hydrated]:
+async def hydrate(views: CachedReads, ids: list[int]) -> list[Hydrated]:
     """Live tweets with their authors, in the order of `ids`; a retweet entry comes with its
     original, and one whose original is gone drops out like a deleted tweet."""
-    tweets = await cass.get_tweets(ids)
-    originals = await cass.get_tweets(t.retweet_of for t in tweets.values() if t.retweet_of is not None)
-    users = await cass.get_users([t.author_id for t in tweets.values()] + [t.author_id for t in originals.values()])
+    tweets = await views.get_tweets(ids)
+    originals = await views.get_tweets(t.retweet_of for t in tweets.values() if t.retweet_of is not None)
+    users = await views.get_users([t.author_id for t in tweets.values()] + [t.author_id for t in originals.values()])
     out: list[Hydrated] = []
     for i in ids:
         t = tweets.get(i)
@@ -155,10 +160,10 @@ def render(item: Hydrated) -> dict[str, Any]:
 # -- users and the graph -----------------------------------------------------------------------
 
 async def profile(request: web.Request) -> web.Response:
-    cass = request.app[CASSANDRA]
+    cass, views = request.app[CASSANDRA], request.app[VIEWS]
     user_id = path_id(request, "user_id")
-    viewer = await cass.viewer(request[USER_ID])
-    user = (await cass.get_users([user_id])).get(user_id)
+    viewer = await views.viewer(request[USER_ID])
+    user = (await views.get_users([user_id])).get(user_id)
     if user is None or (user_id != viewer.user_id and user_id in viewer.blocked_either_way):
         raise _not_found("user", user_id)
     counts = (await cass.follower_counts([user_id])).get(user_id)
@@ -174,7 +179,7 @@ def _edge_list(table: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         limit = int_param(request, "limit", timeline.DEFAULT_PAGE, 1, timeline.MAX_PAGE)
         after = id_param(request, "after")
         ids = await cass.edge_page(table, user.user_id, after, limit)
-        users = await cass.get_users(ids)
+        users = await request.app[VIEWS].get_users(ids)
         meta: dict[str, Any] = {"count": len(ids)}
         if len(ids) == limit:
             meta["next_after"] = str(ids[-1])
@@ -190,17 +195,17 @@ following = _edge_list("following")
 async def relationship(request: web.Request) -> web.Response:
     cass = request.app[CASSANDRA]
     other = path_id(request, "user_id")
-    if not (await cass.get_users([other])):
+    if not (await request.app[VIEWS].get_users([other])):
         raise _not_found("user", other)
     return json_response({"data": {"user_id": str(other), **await cass.relationship(request[USER_ID], other)}})
 
 
 async def visible_author(request: web.Request) -> User:
     """The path's user if the viewer may see their tweets and lists; else 404, as if absent."""
-    cass = request.app[CASSANDRA]
+    views = request.app[VIEWS]
     user_id = path_id(request, "user_id")
-    viewer = await cass.viewer(request[USER_ID])
-    user = (await cass.get_users([user_id])).get(user_id)
+    viewer = await views.viewer(request[USER_ID])
+    user = (await views.get_users([user_id])).get(user_id)
     if user is None or not can_see_author(viewer, user_id, user.protected):
         raise _not_found("user", user_id)
     return user

@@ -1,0 +1,277 @@
+"""Read-through caches in Redis for what every read hydrates: tweets, users and viewers.
+
+Cassandra stays the truth (DESIGN.md decision 3); these keys only save its queries (a home-timeline
+read used to cost ~3.5 Cassandra round trips and most of the API's CPU, bench/fanout.py):
+
+    tw:{tweet}  STRING  a live tweet (compact JSON list), or "x": deleted (a tombstone)
+    u:{user}    STRING  a user (compact JSON list)
+    vw:{user}   STRING  the viewer: following, blocked either way, hidden (blocked or muted)
+    vg:{user}   STRING  the viewer's generation, bumped by the graph agent on every edge change
+
+How each stays correct when a reader fills a key while an agent changes the row underneath:
+
+- tweets are immutable except for deletion. Readers fill with SET NX; the agent deleting a tweet
+  overwrites the key with a tombstone after Cassandra's write. A reader's stale fill either comes
+  first (and is overwritten) or finds the tombstone (NX fails). Absent rows are not cached: a
+  tweet accepted a moment ago may not be written yet.
+- users change by profile updates. The users agent writes the row through (SET, after reading it
+  back from Cassandra, so event-time ordering stays Cassandra's); readers fill with SET NX.
+- viewers change with follows, blocks and mutes. Readers note the generation before reading
+  Cassandra and fill only if it is unchanged (a Lua compare-and-set); the agent bumps it, then
+  deletes the cached viewer. A block therefore takes effect on the next read, not after a TTL.
+
+TTLs bound what an unexpected interleaving (an evicted generation key) could leave behind.
+
+In front of the tweet and user keys, each API process keeps a local cache with a 2 s TTL
+(LocalCache): most pages hydrate the same recent tweets and authors, and a Redis round trip costs
+the API more CPU than anything else it does per read. A delete or profile change therefore shows
+in every process within 2 s of reaching Redis.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
+from typing import Generic, TypeVar
+
+import orjson
+import redis.asyncio as aioredis
+
+from adapters.cassandra_store import CassandraStore
+
+from pipeline.model import Tweet, User
+from pipeline.visibility import Viewer
+
+TWEET_TTL_S = 24 * 3600
+TOMBSTONE_TTL_S = 7 * 24 * 3600
+USER_TTL_S = 3600
+VIEWER_TTL_S = 3600
+GENERATION_TTL_S = 2 * VIEWER_TTL_S
+TOMBSTONE = "x"
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+# KEYS[1] viewer, KEYS[2] its generation; ARGV[1] generation seen before reading Cassandra ("" if
+# none), ARGV[2] value, ARGV[3] ttl. Fills only if no graph change happened since.
+_FILL_IF_GENERATION = """
+local g = redis.call('GET', KEYS[2]) or ''
+if g ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+"""
+
+
+def tweet_key(tweet_id: int) -> str:
+    return f"tw:{tweet_id}"
+
+
+def user_key(user_id: int) -> str:
+    return f"u:{user_id}"
+
+
+def viewer_key(user_id: int) -> str:
+    return f"vw:{user_id}"
+
+
+def generation_key(user_id: int) -> str:
+    return f"vg:{user_id}"
+
+
+def encode_tweet(t: Tweet) -> bytes:
+    return orjson.dumps([t.tweet_id, t.author_id, t.text, t.reply_to, t.quote_of, t.created_at,
+                         list(t.media), t.retweet_of])
+
+
+def decode_tweet(raw: str | bytes) -> Tweet:
+    tid, author, text, reply_to, quote_of, created, media, retweet_of = orjson.loads(raw)
+    return Tweet(tweet_id=tid, author_id=author, text=text, reply_to=reply_to, quote_of=quote_of,
+                 created_at=created, media=tuple(media), retweet_of=retweet_of)
+
+
+def encode_user(u: User) -> bytes:
+    return orjson.dumps([u.user_id, u.handle, u.display_name, u.bio, u.protected, u.region, u.created_at])
+
+
+def decode_user(raw: str | bytes) -> User:
+    uid, handle, name, bio, protected, region, created = orjson.loads(raw)
+    return User(user_id=uid, handle=handle, display_name=name, bio=bio, protected=protected,
+                region=region, created_at=created)
+
+
+def encode_viewer(v: Viewer) -> bytes:
+    return orjson.dumps([sorted(v.following), sorted(v.blocked_either_way), sorted(v.hidden)])
+
+
+def decode_viewer(user_id: int, raw: str | bytes) -> Viewer:
+    following, blocked, hidden = orjson.loads(raw)
+    return Viewer(user_id=user_id, following=frozenset(following), hidden=frozenset(hidden),
+                  blocked_either_way=frozenset(blocked))
+
+
+class HotCache:
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.redis = client
+        self._fill_viewer = client.register_script(_FILL_IF_GENERATION)
+
+    # -- reads (the API) ---------------------------------------------------------------------
+    async def tweets(self, ids: Iterable[int],
+                     load: Callable[[list[int]], Awaitable[dict[int, Tweet]]]) -> dict[int, Tweet]:
+        """Live tweets by id: the cached ones, the rest from `load` (and then cached)."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+        out: dict[int, Tweet] = {}
+        missing: list[int] = []
+        for tid, raw in zip(wanted, await self.redis.mget([tweet_key(t) for t in wanted])):
+            if raw is None:
+                missing.append(tid)
+            elif raw != TOMBSTONE:
+                out[tid] = decode_tweet(raw)
+        if missing:
+            loaded = await load(missing)
+            if loaded:
+                pipe = self.redis.pipeline(transaction=False)
+                for tid, tweet in loaded.items():
+                    pipe.set(tweet_key(tid), encode_tweet(tweet), nx=True, ex=TWEET_TTL_S)
+                await pipe.execute()
+            out.update(loaded)
+        return out
+
+    async def users(self, ids: Iterable[int],
+                    load: Callable[[list[int]], Awaitable[dict[int, User]]]) -> dict[int, User]:
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+        out: dict[int, User] = {}
+        missing: list[int] = []
+        for uid, raw in zip(wanted, await self.redis.mget([user_key(u) for u in wanted])):
+            if raw is None:
+                missing.append(uid)
+            else:
+                out[uid] = decode_user(raw)
+        if missing:
+            loaded = await load(missing)
+            if loaded:
+                pipe = self.redis.pipeline(transaction=False)
+                for uid, user in loaded.items():
+                    pipe.set(user_key(uid), encode_user(user), nx=True, ex=USER_TTL_S)
+                await pipe.execute()
+            out.update(loaded)
+        return out
+
+    async def viewer(self, user_id: int, load: Callable[[int], Awaitable[Viewer]]) -> Viewer:
+        return await self.viewer_from(user_id, await self.redis.mget(self.viewer_keys(user_id)), load)
+
+    @staticmethod
+    def viewer_keys(user_id: int) -> list[str]:
+        """MGET these (in a shared pipeline if convenient), then call viewer_from with the reply."""
+        return [viewer_key(user_id), generation_key(user_id)]
+
+    async def viewer_from(self, user_id: int, reply: Sequence[str | bytes | None],
+                          load: Callable[[int], Awaitable[Viewer]]) -> Viewer:
+        raw, generation = reply
+        if raw is not None:
+            return decode_viewer(user_id, raw)
+        viewer = await load(user_id)
+        await self._fill_viewer(keys=[viewer_key(user_id), generation_key(user_id)],
+                                args=[generation if generation is not None else "", encode_viewer(viewer), VIEWER_TTL_S])
+        return viewer
+
+    # -- writes (the agents, after Cassandra's write) ----------------------------------------
+    async def tombstone_tweets(self, tweet_ids: Iterable[int]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        n = 0
+        for tid in tweet_ids:
+            pipe.set(tweet_key(tid), TOMBSTONE, ex=TOMBSTONE_TTL_S)
+            n += 1
+        if n:
+            await pipe.execute()
+
+    async def put_users(self, users: Iterable[User]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        n = 0
+        for user in users:
+            pipe.set(user_key(user.user_id), encode_user(user), ex=USER_TTL_S)
+            n += 1
+        if n:
+            await pipe.execute()
+
+    async def invalidate_viewers(self, user_ids: Iterable[int]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        n = 0
+        for uid in set(user_ids):
+            pipe.incr(generation_key(uid))
+            pipe.expire(generation_key(uid), GENERATION_TTL_S)
+            pipe.delete(viewer_key(uid))
+            n += 1
+        if n:
+            await pipe.execute()
+
+
+
+class LocalCache(Generic[K, V]):
+    """A small in-process cache with a short TTL in front of Redis, for what every page hydrates
+    (the same recent tweets and authors, read by many readers within seconds). A change reaches
+    this process at most `ttl_s` late; absent rows are never remembered."""
+
+    def __init__(self, ttl_s: float, max_entries: int) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
+
+    def get_many(self, keys: Iterable[K], now: float) -> tuple[dict[K, V], list[K]]:
+        found: dict[K, V] = {}
+        missing: list[K] = []
+        for k in keys:
+            hit = self._entries.get(k)
+            if hit is not None and hit[0] > now:
+                found[k] = hit[1]
+            else:
+                missing.append(k)
+        return found, missing
+
+    def put_many(self, items: dict[K, V], now: float) -> None:
+        expires = now + self.ttl_s
+        for k, v in items.items():
+            self._entries[k] = (expires, v)
+            self._entries.move_to_end(k)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+
+# Deleting a tweet or changing a profile shows in every API process within this time.
+LOCAL_TTL_S = 2.0
+LOCAL_MAX_ENTRIES = 50_000
+
+
+class CachedReads:
+    """The three lookups every read path makes, through the caches; Cassandra on a miss."""
+
+    def __init__(self, cass: CassandraStore, hot: HotCache, local_ttl_s: float = LOCAL_TTL_S) -> None:
+        self.cass = cass
+        self.hot = hot
+        self._tweets: LocalCache[int, Tweet] = LocalCache(local_ttl_s, LOCAL_MAX_ENTRIES)
+        self._users: LocalCache[int, User] = LocalCache(local_ttl_s, LOCAL_MAX_ENTRIES)
+
+    async def get_tweets(self, ids: Iterable[int]) -> dict[int, Tweet]:
+        now = time.monotonic()
+        found, missing = self._tweets.get_many(ids, now)
+        if missing:
+            loaded = await self.hot.tweets(missing, self.cass.get_tweets)
+            self._tweets.put_many(loaded, now)
+            found.update(loaded)
+        return found
+
+    async def get_users(self, ids: Iterable[int]) -> dict[int, User]:
+        now = time.monotonic()
+        found, missing = self._users.get_many(ids, now)
+        if missing:
+            loaded = await self.hot.users(missing, self.cass.get_users)
+            self._users.put_many(loaded, now)
+            found.update(loaded)
+        return found
+
+    async def viewer(self, user_id: int) -> Viewer:
+        return await self.hot.viewer(user_id, self.cass.viewer)
