@@ -6,7 +6,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import cassandra
 import orjson
+import redis.exceptions
 from aiohttp import web
 
 log = logging.getLogger("starling.api")
@@ -40,6 +42,10 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
                         headers=headers)
 
 
+# Failures of the stores rather than of the request: 503 with Retry-After, not 500.
+UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, cassandra.DriverException,
+               cassandra.RequestExecutionException, TimeoutError)
+
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type"}
 
@@ -57,6 +63,11 @@ async def error_middleware(request: web.Request,
         code = _HTTP_CODES.get(exc.status, "http_error")
         keep = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after", "www-authenticate")}
         return ApiError(exc.status, code, exc.reason, headers=keep).response()
+    except UNAVAILABLE as exc:
+        # A store is down or every connection is busy (overload): tell the client to come back.
+        log.warning("store unavailable on %s %s: %r", request.method, request.path, exc)
+        return ApiError(503, "unavailable", "a backing store is unavailable or overloaded; retry later",
+                        headers={"Retry-After": "1"}).response()
     except Exception:  # noqa: BLE001 - logged here, never shown to the client
         log.exception("unhandled error on %s %s", request.method, request.path)
         return ApiError(500, "internal", "internal server error").response()
