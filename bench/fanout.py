@@ -38,14 +38,14 @@ from adapters.graph_cache import GraphCache
 from adapters.kafka import EventProducer
 from adapters.redis_store import TimelineCache, timeline_key
 from api.auth import mint_token
-from bench.common import free_port, namespace, open_loop, progress, summary_ms, write_results
+from bench.common import cpu_seconds, free_port, namespace, open_loop, progress, summary_ms, write_results
 from bench.write_api import ROOMY
 from pipeline.events import Event
 from pipeline.graph import FollowerCount
 from pipeline.model import User
 from pipeline.snowflake import Snowflake
 from pipeline.topology import load_topology
-from stack import launcher
+from stack import launcher, process
 from starling import local
 
 IDS = Snowflake(9)
@@ -262,13 +262,17 @@ async def measure(settings: Any, topology: Any, graph: dict[int, list[int]], act
     finally:
         await cache.close()
 
-    progress(f"home-timeline reads: {args.read_rate}/s for {args.read_duration}s")
     tokens = [mint_token(settings, r, ttl_s=3600) for r in active[:500]]
     url = f"http://{settings.api_host}:{settings.api_port}/v1/timelines/home"
     open_loop(url, 100, 3, tokens=tokens)
-    results["reads"] = open_loop(url, args.read_rate, args.read_duration, tokens=tokens)
-    results["reads"]["share_of_bare_aiohttp"] = round(
-        results["reads"]["completed_per_s"] / results["ceilings"]["bare_aiohttp_requests_per_s"], 3)
+    results["reads"] = []
+    for rate in args.read_rates:
+        progress(f"home-timeline reads: {rate}/s for {args.read_duration}s")
+        api_cpu = cpu_seconds(args.api_pid)
+        run = open_loop(url, rate, args.read_duration, tokens=tokens)
+        run["api_cpu_ms_per_read"] = round((cpu_seconds(args.api_pid) - api_cpu) * 1000 / run["requests"], 3)
+        run["share_of_bare_aiohttp"] = round(run["completed_per_s"] / results["ceilings"]["bare_aiohttp_requests_per_s"], 3)
+        results["reads"].append(run)
     plot(run["latencies"])
 
 
@@ -283,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--active-share", type=float, default=0.3, help="readers with a built, active timeline")
     p.add_argument("--rate", type=int, default=200, help="tweets per second")
     p.add_argument("--duration", type=int, default=30)
-    p.add_argument("--read-rate", type=int, default=1000)
+    p.add_argument("--read-rates", type=lambda v: [int(x) for x in v.split(",")], default=[250, 500, 1000],
+                   help="home-timeline read rates, comma-separated (each an open-loop run)")
     p.add_argument("--read-duration", type=int, default=15)
     p.add_argument("--burst", type=int, default=3000, help="tweets produced at once to measure capacity")
     p.add_argument("--seed", type=int, default=7)
@@ -319,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         results["ceilings"] = {"redis_zadd_per_s": redis_zadd_ceiling(settings.redis_port),
                                "bare_aiohttp_requests_per_s": bare_aiohttp_ceiling()}
         launcher.up(apps)
+        args.api_pid = process.read_pid(next(a for a in apps if a.name == "api").pid_file)
         asyncio.run(measure(settings, topology, graph, active, celebs, pushed_authors, args, rng, results))
     finally:
         launcher.down(apps)
@@ -373,9 +379,10 @@ def report(r: dict[str, Any]) -> None:
     print(f"celebrity tweets: {cel['celebrity_tweets']} -> in {cel['follower_timelines_containing_them']} of "
           f"{cel['follower_timelines_checked']} follower timelines checked")
     print(f"redis: {r['redis']['bytes_per_entry']} bytes per timeline entry")
-    rd = r["reads"]
-    print(f"reads: offered {rd['offered_per_s']}/s, done {rd['completed_per_s']}/s, p50 {rd['latency_ms']['p50']} ms, "
-          f"p99 {rd['latency_ms']['p99']} ms; {rd['share_of_bare_aiohttp']:.1%} of a bare aiohttp endpoint")
+    for rd in r["reads"]:
+        print(f"reads: offered {rd['offered_per_s']}/s, done {rd['completed_per_s']}/s, p50 {rd['latency_ms']['p50']} ms, "
+              f"p99 {rd['latency_ms']['p99']} ms, API CPU {rd['api_cpu_ms_per_read']} ms/read; "
+              f"{rd['share_of_bare_aiohttp']:.1%} of a bare aiohttp endpoint")
 
 
 if __name__ == "__main__":
