@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -13,8 +13,10 @@ from cassandra.cluster import Cluster, Session
 from adapters import cql
 import orjson
 
+from pipeline.counts import KINDS, Counts, FactState
 from pipeline.graph import FollowerCount
 from pipeline.model import Tweet, User
+from pipeline.notifications import Notification
 from pipeline.references import TweetState
 from pipeline.visibility import Viewer
 from pipeline.settings import Settings
@@ -284,6 +286,90 @@ class CassandraStore:
         rows = await cql.execute(self.session, self._stmts["following"], (user_id, limit))
         return [r["followee_id"] for r in rows]
 
+    # -- engagement counts (pipeline/counts.py) ----------------------------------------------
+    async def fact_states(self, keys: Iterable[tuple[int, str, int]]) -> dict[tuple[int, str, int], FactState]:
+        """The stored state (and write time) of engagement fact cells; cells never written are absent."""
+        groups: dict[tuple[int, str], list[int]] = {}
+        for tweet, kind, member in set(keys):
+            groups.setdefault((tweet, kind), []).append(member)
+        results = await asyncio.gather(*(
+            cql.execute(self.session, self._stmts["fact_states"], (tweet, kind, members))
+            for (tweet, kind), members in groups.items()))
+        out: dict[tuple[int, str, int], FactState] = {}
+        for (tweet, kind), rows in zip(groups, results):
+            for r in rows:
+                out[(tweet, kind, r["member"])] = FactState(bool(r["present"]), int(r["ts"]))
+        return out
+
+    async def write_facts(self, facts: Mapping[tuple[int, str, int], FactState]) -> None:
+        rows = [(tweet, kind, member, s.present, s.ts_us) for (tweet, kind, member), s in facts.items()]
+        await cql.execute_by_partition(self.session, self._stmts["insert_fact"], rows)
+
+    async def engagement_counts(self, tweet_ids: Iterable[int]) -> dict[int, Counts]:
+        ids = list(set(tweet_ids))
+        if not ids:
+            return {}
+        rows = await cql.execute(self.session, self._stmts["get_counts"], (ids,))
+        return {r["tweet_id"]: Counts(values={k: int(r[k] or 0) for k in KINDS},
+                                      partition=r["src_partition"], offset=r["src_offset"]) for r in rows}
+
+    async def save_engagement_counts(self, counts: Mapping[int, Counts]) -> None:
+        rows = [(t, *(c.get(k) for k in KINDS), c.partition, c.offset, c.offset + 1) for t, c in counts.items()]
+        await cql.execute_many(self.session, self._stmts["put_counts"], rows)
+
+    async def tweet_refs(self, tweet_ids: Iterable[int]) -> dict[int, Tweet]:
+        """Tweets by id, deleted ones included (their reply_to and quote_of survive the delete)."""
+        ids = list(set(tweet_ids))
+        if not ids:
+            return {}
+        rows = await cql.execute(self.session, self._stmts["tweet_refs"], (ids,))
+        return {r["tweet_id"]: Tweet(tweet_id=r["tweet_id"], author_id=r["author_id"], text="",
+                                     reply_to=r["reply_to"], quote_of=r["quote_of"], created_at=0,
+                                     retweet_of=r.get("retweet_of"))
+                for r in rows if r["author_id"] is not None}
+
+    async def engaged_users(self, table: str, tweet_id: int, after: int | None, limit: int) -> list[int]:
+        """Who liked (likes_by_tweet) or retweeted (retweets_by_tweet) a tweet, by user id, after a cursor."""
+        if after is None:
+            rows = await cql.execute(self.session, self._stmts[f"{table}_page"], (tweet_id, limit))
+        else:
+            rows = await cql.execute(self.session, self._stmts[f"{table}_page_after"], (tweet_id, after, limit))
+        return [r["user_id"] for r in rows]
+
+    async def liked_tweets(self, user_id: int, max_id: int | None, limit: int) -> list[int]:
+        """A user's liked tweets, newest tweet first, at or below max_id."""
+        if max_id is None:
+            rows = await cql.execute(self.session, self._stmts["likes_of_user"], (user_id, limit))
+        else:
+            rows = await cql.execute(self.session, self._stmts["likes_of_user_before"], (user_id, max_id, limit))
+        return [r["tweet_id"] for r in rows]
+
+    # -- notifications -------------------------------------------------------------------------
+    async def save_notifications(self, rows: Iterable[Notification]) -> None:
+        await cql.execute_by_partition(self.session, self._stmts["insert_notification"], [
+            (n.user_id, n.notification_id, n.kind, n.actor_id, n.tweet_id, n.group_key) for n in rows])
+
+    async def notifications(self, user_id: int, max_id: int | None, limit: int) -> list[Notification]:
+        if max_id is None:
+            rows = await cql.execute(self.session, self._stmts["notifications"], (user_id, limit))
+        else:
+            rows = await cql.execute(self.session, self._stmts["notifications_before"], (user_id, max_id, limit))
+        return [Notification(user_id, r["notification_id"], r["kind"], r["actor_id"], r["tweet_id"], r["group_key"])
+                for r in rows]
+
+    async def unread_notifications(self, user_id: int, read_up_to: int, cap: int) -> list[Notification]:
+        rows = await cql.execute(self.session, self._stmts["notifications_after"], (user_id, read_up_to, cap))
+        return [Notification(user_id, r["notification_id"], r["kind"], r["actor_id"], r["tweet_id"], r["group_key"])
+                for r in rows]
+
+    async def read_up_to(self, user_id: int) -> int:
+        rows = await cql.execute(self.session, self._stmts["read_mark"], (user_id,))
+        return int(rows[0]["read_up_to"]) if rows and rows[0]["read_up_to"] is not None else 0
+
+    async def mark_read(self, user_id: int, up_to: int) -> None:
+        """Monotonic: the mark is written with itself as the write time, so the largest one wins."""
+        await cql.execute(self.session, self._stmts["put_read_mark"], (up_to, up_to, user_id))
+
 
 def _user(r: dict[str, Any]) -> User:
     return User(user_id=r["user_id"], handle=r["handle"], display_name=r["display_name"],
@@ -357,6 +443,26 @@ _STATEMENTS = {
     "delete_like": "DELETE FROM likes_by_tweet USING TIMESTAMP ? WHERE tweet_id = ? AND user_id = ?",
     "delete_like_by_user": "DELETE FROM likes_by_user USING TIMESTAMP ? WHERE user_id = ? AND tweet_id = ?",
     "likes_of": "SELECT user_id FROM likes_by_tweet WHERE tweet_id = ?",
+    "likes_by_tweet_page": "SELECT user_id FROM likes_by_tweet WHERE tweet_id = ? LIMIT ?",
+    "likes_by_tweet_page_after": "SELECT user_id FROM likes_by_tweet WHERE tweet_id = ? AND user_id > ? LIMIT ?",
+    "retweets_by_tweet_page": "SELECT user_id FROM retweets_by_tweet WHERE tweet_id = ? LIMIT ?",
+    "retweets_by_tweet_page_after": "SELECT user_id FROM retweets_by_tweet WHERE tweet_id = ? AND user_id > ? LIMIT ?",
+    "likes_of_user": "SELECT tweet_id FROM likes_by_user WHERE user_id = ? LIMIT ?",
+    "likes_of_user_before": "SELECT tweet_id FROM likes_by_user WHERE user_id = ? AND tweet_id <= ? LIMIT ?",
+    "fact_states": "SELECT member, present, WRITETIME(present) AS ts FROM engagement_facts "
+                   "WHERE tweet_id = ? AND kind = ? AND member IN ?",
+    "insert_fact": "INSERT INTO engagement_facts (tweet_id, kind, member, present) VALUES (?, ?, ?, ?) USING TIMESTAMP ?",
+    "get_counts": "SELECT * FROM engagement_counts WHERE tweet_id IN ?",
+    "put_counts": "INSERT INTO engagement_counts (tweet_id, likes, retweets, replies, quotes, src_partition, src_offset) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
+    "tweet_refs": "SELECT tweet_id, author_id, reply_to, quote_of, retweet_of FROM tweets WHERE tweet_id IN ?",
+    "insert_notification": "INSERT INTO notifications (user_id, notification_id, kind, actor_id, tweet_id, group_key) "
+                           "VALUES (?, ?, ?, ?, ?, ?)",
+    "notifications": "SELECT * FROM notifications WHERE user_id = ? LIMIT ?",
+    "notifications_before": "SELECT * FROM notifications WHERE user_id = ? AND notification_id <= ? LIMIT ?",
+    "notifications_after": "SELECT * FROM notifications WHERE user_id = ? AND notification_id > ? LIMIT ?",
+    "read_mark": "SELECT read_up_to FROM notification_reads WHERE user_id = ?",
+    "put_read_mark": "UPDATE notification_reads USING TIMESTAMP ? SET read_up_to = ? WHERE user_id = ?",
     "insert_retweet": "INSERT INTO retweets_by_tweet (tweet_id, user_id, retweet_id, retweeted_at) "
                       "VALUES (?, ?, ?, ?) USING TIMESTAMP ?",
     "delete_retweet": "DELETE FROM retweets_by_tweet USING TIMESTAMP ? WHERE tweet_id = ? AND user_id = ?",

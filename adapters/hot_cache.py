@@ -4,6 +4,7 @@ Cassandra stays the truth (DESIGN.md decision 3); these keys only save its queri
 read used to cost ~3.5 Cassandra round trips and most of the API's CPU, bench/fanout.py):
 
     tw:{tweet}  STRING  a live tweet (compact JSON list), or "x": deleted (a tombstone)
+    ec:{tweet}  HASH    engagement counts and the ingest offset they include (pipeline/counts.py)
     u:{user}    STRING  a user (compact JSON list)
     vw:{user}   STRING  the viewer: following, blocked either way, hidden (blocked or muted)
     vg:{user}   STRING  the viewer's generation, bumped by the graph agent on every edge change
@@ -16,6 +17,8 @@ How each stays correct when a reader fills a key while an agent changes the row 
   tweet accepted a moment ago may not be written yet.
 - users change by profile updates. The users agent writes the row through (SET, after reading it
   back from Cassandra, so event-time ordering stays Cassandra's); readers fill with SET NX.
+- counts change with every engagement. Agents and readers both write through one compare: only
+  counts including an ingest offset at least as new as the stored one replace them.
 - viewers change with follows, blocks and mutes. Readers note the generation before reading
   Cassandra and fill only if it is unchanged (a Lua compare-and-set); the agent bumps it, then
   deletes the cached viewer. A block therefore takes effect on the next read, not after a TTL.
@@ -32,7 +35,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Generic, TypeVar
 
 import orjson
@@ -40,6 +43,7 @@ import redis.asyncio as aioredis
 
 from adapters.cassandra_store import CassandraStore
 
+from pipeline.counts import KINDS, Counts
 from pipeline.model import Tweet, User
 from pipeline.visibility import Viewer
 
@@ -61,6 +65,29 @@ if g ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 return 1
 """
+
+
+# KEYS[1] a tweet's counts; ARGV[1] the ingest offset they include, ARGV[2] TTL, ARGV[3..6] likes,
+# retweets, replies, quotes. Agents and readers (filling a miss from Cassandra) both write through
+# this: only a position at least as new as the stored one is taken, so a reader's fill from an
+# older read never replaces what the agent wrote meanwhile.
+_PUT_COUNTS_IF_NEWER = """
+local cur = redis.call('HGET', KEYS[1], 'off')
+if cur and tonumber(cur) > tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'off', ARGV[1], 'likes', ARGV[3], 'retweets', ARGV[4], 'replies', ARGV[5], 'quotes', ARGV[6])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+_GET_COUNTS = """
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('HMGET', key, 'likes', 'retweets', 'replies', 'quotes') end
+return out
+"""
+COUNTS_TTL_S = 24 * 3600
+
+
+def counts_key(tweet_id: int) -> str:
+    return f"ec:{tweet_id}"
 
 
 def tweet_key(tweet_id: int) -> str:
@@ -114,6 +141,8 @@ class HotCache:
     def __init__(self, client: aioredis.Redis) -> None:
         self.redis = client
         self._fill_viewer = client.register_script(_FILL_IF_GENERATION)
+        self._put_counts = client.register_script(_PUT_COUNTS_IF_NEWER)
+        self._get_counts = client.register_script(_GET_COUNTS)
 
     # -- reads (the API) ---------------------------------------------------------------------
     async def tweets(self, ids: Iterable[int],
@@ -178,6 +207,35 @@ class HotCache:
         await self._fill_viewer(keys=[viewer_key(user_id), generation_key(user_id)],
                                 args=[generation if generation is not None else "", encode_viewer(viewer), VIEWER_TTL_S])
         return viewer
+
+    async def counts(self, ids: Iterable[int],
+                     load: Callable[[list[int]], Awaitable[dict[int, Counts]]]) -> dict[int, Counts]:
+        """Engagement counts by tweet (zeros for a tweet nobody engaged with)."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+        out: dict[int, Counts] = {}
+        missing: list[int] = []
+        for tid, values in zip(wanted, await self._get_counts(keys=[counts_key(t) for t in wanted])):
+            if values[0] is None:
+                missing.append(tid)
+            else:
+                out[tid] = Counts(values={k: int(v) for k, v in zip(KINDS, values)})
+        if missing:
+            loaded = await load(missing)
+            filled = {t: loaded.get(t, Counts()) for t in missing}
+            await self.put_counts(filled)
+            out.update(filled)
+        return out
+
+    async def put_counts(self, counts: Mapping[int, Counts]) -> None:
+        if not counts:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for tid, c in counts.items():
+            await self._put_counts(keys=[counts_key(tid)], args=[c.offset, COUNTS_TTL_S, *(c.get(k) for k in KINDS)],
+                                   client=pipe)
+        await pipe.execute()
 
     # -- writes (the agents, after Cassandra's write) ----------------------------------------
     async def tombstone_tweets(self, tweet_ids: Iterable[int]) -> None:
@@ -254,6 +312,7 @@ class CachedReads:
         self.hot = hot
         self._tweets: LocalCache[int, Tweet] = LocalCache(local_ttl_s, LOCAL_MAX_ENTRIES)
         self._users: LocalCache[int, User] = LocalCache(local_ttl_s, LOCAL_MAX_ENTRIES)
+        self._counts: LocalCache[int, Counts] = LocalCache(local_ttl_s, LOCAL_MAX_ENTRIES)
 
     async def get_tweets(self, ids: Iterable[int]) -> dict[int, Tweet]:
         now = time.monotonic()
@@ -275,3 +334,12 @@ class CachedReads:
 
     async def viewer(self, user_id: int) -> Viewer:
         return await self.hot.viewer(user_id, self.cass.viewer)
+
+    async def get_counts(self, ids: Iterable[int]) -> dict[int, Counts]:
+        now = time.monotonic()
+        found, missing = self._counts.get_many(ids, now)
+        if missing:
+            loaded = await self.hot.counts(missing, self.cass.engagement_counts)
+            self._counts.put_many(loaded, now)
+            found.update(loaded)
+        return found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import faust
 
-from agents import engagement, fanout, graph, users
+from agents import engagement, fanout, graph, notifications, users
 from agents.runtime import Runtime, redeliver
 from pipeline.events import Contracts
 from pipeline.settings import Settings
@@ -35,6 +35,10 @@ def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, Runtim
         broker_commit_interval=1.0,
         broker_commit_every=2000,
         producer_acks=-1,
+        # A worker that dies without leaving the group (SIGKILL, a lost host) holds its partitions
+        # until this times out: 10 s instead of faust's 60 s before a replacement takes over.
+        # Heartbeats come from a background task every 3 s, so long batches do not trip it.
+        broker_session_timeout=10.0,
         # Topics are created by `starling init` from topology.yaml, with their partitions.
         topic_allow_declare=False,
     )
@@ -42,10 +46,15 @@ def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, Runtim
         return app.topic(settings.topic(name), key_serializer="raw", value_serializer="raw")
 
     rt = Runtime(settings=settings, topology=topology, contracts=Contracts(),
-                 deadletter=raw_topic("deadletter"), retry_topic=raw_topic("retry"))
+                 deadletter=raw_topic("deadletter"), retry_topic=raw_topic("retry"),
+                 # Derived events (tweet.referenced) go back into the ingest topics.
+                 derived_topics={"ingest.engagements": raw_topic("ingest.engagements")})
     for name, spec in topology.agents.items():
         if name == "retry":
             _register_retry(app, rt, raw_topic(spec.consumes))
+            continue
+        if name.startswith("notify_"):  # one notification agent per topic it reads
+            notifications.register(app, rt, raw_topic(spec.consumes), topology.topics[spec.consumes], name)
             continue
         AGENT_MODULES[name].register(app, rt, raw_topic(spec.consumes), topology.topics[spec.consumes])
     return app, rt

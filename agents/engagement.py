@@ -1,5 +1,6 @@
-"""engagement agent: ingest.engagements -> like and retweet facts in Cassandra, by event time; a
-retweet also becomes a timeline entry (a `tweets` row by the retweeter) delivered to followers."""
+"""engagement agent: ingest.engagements -> like and retweet facts in Cassandra, by event time, and
+exact like, retweet, reply and quote counts (pipeline/counts.py); a retweet also becomes a timeline
+entry (a `tweets` row by the retweeter) delivered to followers."""
 
 from __future__ import annotations
 
@@ -8,15 +9,17 @@ from collections.abc import Sequence
 import faust
 
 from agents.delivery import deliver, for_each, withdraw
-from agents.runtime import Positions, Rejections, Runtime, run_batches
-from pipeline.engagement import like_facts, retweet_entries, retweet_facts
+from agents.runtime import Positions, Rejections, Runtime, failpoint, run_batches
+from pipeline.counts import apply_changes
+from pipeline.engagement import fact_changes, like_facts, retweet_entries, retweet_facts
 from pipeline.events import Event
 from pipeline.topology import TopicSpec
 
 
 def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) -> None:
-    async def handle(events: Sequence[Event], _positions: Positions) -> Rejections:
+    async def handle(events: Sequence[Event], positions: Positions) -> Rejections:
         cass, _ = await rt.stores()
+        await count(events, positions)
         facts = retweet_facts(events)
         created = retweet_entries(events)
         # Which entry each undo takes away: from this batch if it was created here, else looked up
@@ -33,6 +36,21 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         await for_each(((e.author_id, e.tweet_id) for e in created), deliver, rt)
         await for_each(((user, rid) for user, rid, _ms in undone), withdraw, rt)
         return []
+
+    async def count(events: Sequence[Event], positions: Positions) -> None:
+        """Exact counts (pipeline/counts.py): one read of the touched cells and count rows per batch,
+        counts written before facts, then the Redis copy. A storm of likes on one tweet costs one
+        count row write per batch, however many likes the batch holds."""
+        changes = fact_changes(events, positions)
+        if not changes:
+            return
+        cass, _ = await rt.stores()
+        before = await cass.fact_states((c.tweet_id, c.kind, c.member) for c in changes)
+        counts, written = apply_changes(changes, before, await cass.engagement_counts({c.tweet_id for c in changes}))
+        await cass.save_engagement_counts(counts)  # first: the replay guard (pipeline/counts.py)
+        failpoint("engagement.after_counts")
+        await cass.write_facts(written)
+        await rt.hot.put_counts(counts)
 
     @app.agent(topic, name="engagement")
     async def engagement_agent(stream: faust.StreamT) -> None:

@@ -1,4 +1,5 @@
-"""fanout agent: ingest.tweets -> Cassandra tweets, then home timelines by the hybrid policy."""
+"""fanout agent: ingest.tweets -> Cassandra tweets, then home timelines by the hybrid policy; replies
+and quotes also become tweet.referenced events on ingest.engagements (counted there)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import faust
 
 from agents.delivery import deliver, for_each, withdraw
 from agents.runtime import Positions, Rejections, Runtime, run_batches
+from pipeline.engagement import references
 from pipeline.events import Event
 from pipeline.model import Tweet
 from pipeline.topology import TopicSpec
@@ -20,8 +22,14 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         deleted = [(e.id_field("tweet_id"), e.actor, e.occurred_at) for e in events if e.type == "tweet.deleted"]
         # Truth first: once the tweet is in Cassandra a rebuild finds it even if a push is lost.
         await cass.save_tweets(tweets)
+        stored = await cass.tweet_refs(tweet_id for tweet_id, _author, _ms in deleted)
         await cass.delete_tweets(deleted)
         await rt.hot.tombstone_tweets(tweet_id for tweet_id, _author, _ms in deleted)
+        # Replies and quotes are counted by the agent owning the tweet they refer to: re-keyed.
+        await rt.emit(references(
+            [(Tweet.from_event(e), True, e.occurred_at, e.event_id) for e in events if e.type == "tweet.created"]
+            + [(stored[e.id_field("tweet_id")], False, e.occurred_at, e.event_id) for e in events
+               if e.type == "tweet.deleted" and e.id_field("tweet_id") in stored]))
         await for_each(((t.author_id, t.tweet_id) for t in tweets), deliver, rt)
         await for_each(((author, tweet_id) for tweet_id, author, _ms in deleted), withdraw, rt)
         return []

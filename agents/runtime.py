@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -27,7 +28,8 @@ from adapters.redis_store import TimelineCache
 from pipeline import references
 from pipeline.errors import InvalidEvent
 from pipeline.references import Problem
-from pipeline.events import Contracts, Event
+from pipeline.events import Contracts, Event, encode
+from pipeline.routing import partition_key
 from pipeline.settings import Settings
 from pipeline.topology import TopicSpec, Topology
 
@@ -60,6 +62,7 @@ class Runtime:
     contracts: Contracts
     deadletter: faust.TopicT
     retry_topic: faust.TopicT
+    derived_topics: dict[str, faust.TopicT] = field(default_factory=dict)  # topology name -> raw topic
     known_users: OrderedDict[int, None] = field(default_factory=OrderedDict)
     _cassandra: CassandraStore | None = None
     _timelines: TimelineCache | None = None
@@ -110,6 +113,16 @@ class Runtime:
             self.known_users.popitem(last=False)
         return known | found
 
+    async def emit(self, events: Sequence[Event]) -> None:
+        """Produce derived events to their ingest topics (by topology.yaml), waiting for every ack
+        before the batch that caused them is done: its offsets are committed only after."""
+        futures = []
+        for e in events:
+            topic = self.derived_topics[self.topology.topic_for_event(e.type).name]
+            futures.append(await topic.send(key=partition_key(e), value=encode(e)))
+        for fut in futures:
+            await fut
+
     async def send_retry(self, ev: faust.EventT, attempt: int, delay_s: float) -> None:
         """Re-queue a record whose references are unknown yet; the retry agent re-delivers it."""
         msg = ev.message
@@ -144,6 +157,14 @@ class Runtime:
         log.warning("dead-lettered %s[%d]@%d: %s: %s", msg.topic, msg.partition, msg.offset, reason, detail)
 
 
+def failpoint(name: str) -> None:
+    """Crash injection for the exactness tests: with STARLING_FAILPOINT=<name> in its environment the
+    worker dies at that point, without cleanup or offset commit, exactly as under SIGKILL."""
+    if os.environ.get("STARLING_FAILPOINT") == name:
+        log.warning("failpoint %s: exiting now", name)
+        os._exit(137)
+
+
 async def retry(action: Callable[[], Awaitable[Any]], what: str) -> None:
     """Run `action` until it succeeds; only transient failures are retried here."""
     delay = BACKOFF_START_S
@@ -159,8 +180,14 @@ async def retry(action: Callable[[], Awaitable[Any]], what: str) -> None:
             delay = min(delay * 2, BACKOFF_MAX_S)
 
 
-async def run_batches(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, handle: Handler, name: str) -> None:
-    """The body of every ingest agent: decode, check references, sink the good, never raise."""
+async def run_batches(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, handle: Handler, name: str,
+                      owner: bool = True) -> None:
+    """The body of every ingest agent: decode, check references, sink the good, never raise.
+
+    Several agents may read one topic; its `owner` (the agent named for it in topology.yaml) alone
+    dead-letters bad records and sends unresolved references to the retry topic (whose redelivery
+    reaches every agent of the topic again). The others skip what the owner refuses.
+    """
     allowed = frozenset(spec.events)
     tun = rt.topology.tunables
     await rt.stores()
@@ -170,8 +197,12 @@ async def run_batches(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, handl
             try:
                 decoded.append((ev, rt.contracts.decode(ev.message.value, allowed, tun.max_event_bytes)))
             except InvalidEvent as exc:
-                await rt.dead_letter(ev, exc.reason, exc.detail)
+                if owner:
+                    await rt.dead_letter(ev, exc.reason, exc.detail)
         if not decoded:
+            continue
+        if not owner:
+            await _handle_guarded(rt, decoded, handle, name)
             continue
         good = await _check_references(rt, decoded)
         if good:

@@ -14,7 +14,7 @@ from adapters.idempotency import IdempotencyStore
 from adapters.kafka import EventProducer
 from adapters.ratelimit import RateLimiter
 from adapters.redis_store import TimelineCache
-from api import contract, reads, writes
+from api import contract, notifications, reads, writes
 from api.auth import Authenticator
 from api.errors import ApiError, error_middleware
 from api.home import HomeTimelines
@@ -41,6 +41,12 @@ HANDLERS: dict[str, Handler] = {
     "followers": reads.followers,
     "following": reads.following,
     "relationship": reads.relationship,
+    "likingUsers": reads.liking_users,
+    "retweetedBy": reads.retweeted_by,
+    "likedTweets": reads.liked_tweets,
+    "notifications": notifications.notifications,
+    "unreadCount": notifications.unread_count,
+    "markNotificationsRead": notifications.mark_read,
     "registerUser": writes.register_user,
     "updateProfile": writes.update_profile,
     "postTweet": writes.post_tweet,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -12,6 +12,7 @@ from api.errors import ApiError, bad_request, json_response
 from api.keys import CASSANDRA, HOME, OPENAPI, TIMELINES, USER_ID, VIEWS
 from api.writes import path_id
 from pipeline import timeline
+from pipeline.counts import Counts
 from pipeline.model import Tweet, User
 from pipeline.visibility import Viewer, can_see_author, shows_in_lists
 
@@ -29,8 +30,9 @@ async def openapi(request: web.Request) -> web.Response:
 # reads refill it.
 REFILL_ROUNDS = 3
 
-# (tweet or retweet entry, its author, and for a retweet: the original and its author)
-Hydrated = tuple[Tweet, User | None, tuple[Tweet, User | None] | None]
+# (tweet or retweet entry, its author, and for a retweet: the original and its author), and the
+# engagement counts of the tweets involved
+Hydrated = tuple[Tweet, User | None, tuple[Tweet, User | None] | None, Mapping[int, Counts]]
 
 
 async def home_timeline(request: web.Request) -> web.Response:
@@ -129,31 +131,32 @@ async def hydrate(views: CachedReads, ids: list[int]) -> list[Hydrated]:
     tweets = await views.get_tweets(ids)
     originals = await views.get_tweets(t.retweet_of for t in tweets.values() if t.retweet_of is not None)
     users = await views.get_users([t.author_id for t in tweets.values()] + [t.author_id for t in originals.values()])
+    counts = await views.get_counts([*tweets, *originals])
     out: list[Hydrated] = []
     for i in ids:
         t = tweets.get(i)
         if t is None:
             continue
         if t.retweet_of is None:
-            out.append((t, users.get(t.author_id), None))
+            out.append((t, users.get(t.author_id), None, counts))
         elif t.retweet_of in originals:
             o = originals[t.retweet_of]
-            out.append((t, users.get(t.author_id), (o, users.get(o.author_id))))
+            out.append((t, users.get(t.author_id), (o, users.get(o.author_id)), counts))
     return out
 
 
 def allowed(rule: Callable[[Viewer, int, bool], bool], viewer: Viewer, item: Hydrated) -> bool:
-    tweet, author, original = item
+    tweet, author, original, _counts = item
     if not rule(viewer, tweet.author_id, _protected(author)):
         return False
     return original is None or rule(viewer, original[0].author_id, _protected(original[1]))
 
 
 def render(item: Hydrated) -> dict[str, Any]:
-    tweet, author, original = item
-    out = render_tweet(tweet, author)
+    tweet, author, original, counts = item
+    out = render_tweet(tweet, author, counts.get(tweet.tweet_id))
     if original is not None:
-        out["retweeted_tweet"] = render_tweet(*original)
+        out["retweeted_tweet"] = render_tweet(*original, counts.get(original[0].tweet_id))
     return out
 
 
@@ -219,11 +222,14 @@ def _not_found(kind: str, ident: int) -> ApiError:
     return ApiError(404, "not_found", f"{kind} {ident} does not exist", field=f"{kind}_id")
 
 
-def render_tweet(tweet: Tweet, author: User | None) -> dict[str, Any]:
+def render_tweet(tweet: Tweet, author: User | None, counts: Counts | None = None) -> dict[str, Any]:
+    c = counts or Counts()
     out: dict[str, Any] = {
         "id": tweet.tweet_id, "id_str": str(tweet.tweet_id), "text": tweet.text,
         "created_at": tweet.created_at, "author_id": str(tweet.author_id),
         "author": author.to_json() if author else None,
+        "public_metrics": {"like_count": c.get("likes"), "retweet_count": c.get("retweets"),
+                           "reply_count": c.get("replies"), "quote_count": c.get("quotes")},
     }
     if tweet.reply_to is not None:
         out["reply_to"] = str(tweet.reply_to)
@@ -264,3 +270,45 @@ def id_param(request: web.Request, name: str) -> int | None:
     if not raw.isdigit() or len(raw) > 19 or int(raw) >= 1 << 63:
         raise bad_request(name, f"{name} must be an id (a decimal 64-bit integer)")
     return int(raw)
+
+
+# -- engagement lists ------------------------------------------------------------------------
+
+def _engaged_list(table: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        cass, views = request.app[CASSANDRA], request.app[VIEWS]
+        tweet_id = path_id(request, "tweet_id")
+        limit = int_param(request, "limit", timeline.DEFAULT_PAGE, 1, timeline.MAX_PAGE)
+        after = id_param(request, "after")
+        viewer = await views.viewer(request[USER_ID])
+        found = await hydrate(views, [tweet_id])
+        if not found or not allowed(can_see_author, viewer, found[0]):
+            raise _not_found("tweet", tweet_id)
+        ids = await cass.engaged_users(table, tweet_id, after, limit)
+        users = await views.get_users(ids)
+        data = [users[i].to_json() for i in ids if i in users and i not in viewer.blocked_either_way]
+        meta: dict[str, Any] = {"count": len(data)}
+        if len(ids) == limit:
+            meta["next_after"] = str(ids[-1])
+        return json_response({"data": data, "meta": meta})
+
+    return handler
+
+
+liking_users = _engaged_list("likes_by_tweet")
+retweeted_by = _engaged_list("retweets_by_tweet")
+
+
+async def liked_tweets(request: web.Request) -> web.Response:
+    """A user's likes: private, readable by that user only (docs/ARCHITECTURE.md)."""
+    user_id = path_id(request, "user_id")
+    if user_id != request[USER_ID]:
+        raise ApiError(403, "forbidden", "likes are private: only their owner may list them", field="user_id")
+    cass, views = request.app[CASSANDRA], request.app[VIEWS]
+    limit, max_id, _since = page_params(request)
+    viewer = await views.viewer(user_id)
+
+    async def fetch(cursor: int | None) -> list[int]:
+        return await cass.liked_tweets(user_id, cursor, limit)
+
+    return await visible_page(views, viewer, fetch, limit, max_id, listed=False)

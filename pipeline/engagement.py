@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
+from pipeline.counts import FactChange
 from pipeline.events import Event
 from pipeline.model import Tweet
 
@@ -26,3 +27,36 @@ def retweet_entries(events: Iterable[Event]) -> list[Tweet]:
     return [Tweet(tweet_id=e.id_field("retweet_id"), author_id=e.actor, text="", reply_to=None,
                   quote_of=None, created_at=e.occurred_at, retweet_of=e.id_field("tweet_id"))
             for e in events if e.type == "retweet.created"]
+
+
+_FACT_KIND = {"like.created": "likes", "like.removed": "likes", "retweet.created": "retweets",
+              "retweet.removed": "retweets"}
+
+
+def fact_changes(events: Sequence[Event], positions: Sequence[tuple[int, int]]) -> list[FactChange]:
+    """Every engagement event as a fact change (pipeline/counts.py), with its ingest position.
+    Write times are the events' times in microseconds, as for every other table."""
+    out: list[FactChange] = []
+    for e, (partition, offset) in zip(events, positions):
+        ts_us = e.occurred_at * 1000
+        if e.type in _FACT_KIND:
+            out.append(FactChange(e.id_field("tweet_id"), _FACT_KIND[e.type], e.actor,
+                                  e.type.endswith(".created"), ts_us, partition, offset))
+        elif e.type == "tweet.referenced":
+            kind = "replies" if e.data["kind"] == "reply" else "quotes"
+            out.append(FactChange(e.id_field("tweet_id"), kind, e.id_field("ref_id"), bool(e.data["present"]),
+                                  ts_us, partition, offset))
+    return out
+
+
+def references(changes: Iterable[tuple[Tweet, bool, int, int]]) -> list[Event]:
+    """The tweet.referenced events implied by stored or deleted tweets, given as (tweet, stored?
+    (False: deleted), event ms, source event id). A derived event takes its source event's id and
+    time, so a replay derives identical events."""
+    out: list[Event] = []
+    for t, present, ms, source_id in changes:
+        for kind, parent in (("reply", t.reply_to), ("quote", t.quote_of)):
+            if parent is not None:
+                out.append(Event(source_id, "tweet.referenced", 1, ms, t.author_id,
+                                 {"tweet_id": str(parent), "ref_id": str(t.tweet_id), "kind": kind, "present": present}))
+    return out

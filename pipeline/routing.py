@@ -15,6 +15,7 @@ KEY_FIELD: dict[str, str | None] = {
     "like.removed": "tweet_id",
     "retweet.created": "tweet_id",
     "retweet.removed": "tweet_id",
+    "tweet.referenced": "tweet_id",  # derived: replies and quotes by the tweet they count for
     "follow.created": "followee_id",  # graph edges by the account they point at
     "follow.removed": "followee_id",
     "block.created": "blocked_id",
