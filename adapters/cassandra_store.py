@@ -176,12 +176,13 @@ class CassandraStore:
                 ins.append((tweet, user, _dt(ms), ts))
             else:
                 dels.append((ts, tweet, user))
-        await cql.execute_many(self.session, self._stmts["insert_like"], ins)
-        await cql.execute_many(self.session, self._stmts["insert_like_by_user"],
-                               [(u, t, at, ts) for t, u, at, ts in ins])
-        await cql.execute_many(self.session, self._stmts["delete_like"], dels)
-        await cql.execute_many(self.session, self._stmts["delete_like_by_user"],
-                               [(ts, u, t) for ts, t, u in dels])
+        # Independent tables, written concurrently; a tweet's likes go in single-partition batches
+        # (a storm on one tweet is a few batches per event batch, not one request per like).
+        await asyncio.gather(
+            cql.execute_by_partition(self.session, self._stmts["insert_like"], ins),
+            cql.execute_many(self.session, self._stmts["insert_like_by_user"], [(u, t, at, ts) for t, u, at, ts in ins]),
+            cql.execute_by_partition(self.session, self._stmts["delete_like"], dels, key_index=1),
+            cql.execute_many(self.session, self._stmts["delete_like_by_user"], [(ts, u, t) for ts, t, u in dels]))
 
     async def apply_retweets(self, retweets: Iterable[tuple[int, int, int | None, int]]) -> None:
         """(tweet, user, retweet id or None for undo, event ms)."""
@@ -192,8 +193,9 @@ class CassandraStore:
                 ins.append((tweet, user, retweet_id, _dt(ms), ts))
             else:
                 dels.append((ts, tweet, user))
-        await cql.execute_many(self.session, self._stmts["insert_retweet"], ins)
-        await cql.execute_many(self.session, self._stmts["delete_retweet"], dels)
+        await asyncio.gather(
+            cql.execute_by_partition(self.session, self._stmts["insert_retweet"], ins),
+            cql.execute_by_partition(self.session, self._stmts["delete_retweet"], dels, key_index=1))
 
     # -- counts and celebrities --------------------------------------------------------------
     async def follower_counts(self, user_ids: Iterable[int]) -> dict[int, FollowerCount]:

@@ -83,12 +83,12 @@ PARTITION_BATCH_MAX = 100
 
 
 async def execute_by_partition(session: Session, stmt: PreparedStatement, params: Sequence[Sequence[Any]],
-                               concurrency: int = 64) -> None:
-    """Like execute_many, grouping rows whose first parameter (the partition key) is equal into
+                               concurrency: int = 64, key_index: int = 0) -> None:
+    """Like execute_many, grouping rows whose partition key (parameter `key_index`) is equal into
     single-partition UNLOGGED batches (each statement keeps its own USING TIMESTAMP)."""
     groups: dict[Any, list[Sequence[Any]]] = {}
     for p in params:
-        groups.setdefault(p[0], []).append(p)
+        groups.setdefault(p[key_index], []).append(p)
     requests: list[Any] = []
     for rows in groups.values():
         for i in range(0, len(rows), PARTITION_BATCH_MAX):

@@ -121,3 +121,39 @@ def write_results(name: str, data: dict[str, Any]) -> Path:
 
 def progress(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+class Lag:
+    """The benchmark worker's consumer lag on one topic, per partition (end offset - committed)."""
+
+    def __init__(self, settings: Settings, topic_name: str) -> None:
+        from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
+        from confluent_kafka.admin import AdminClient
+
+        self._tp = TopicPartition
+        self.group = settings.app_id
+        self.topic = settings.topic(topic_name)
+        self.admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+        self.probe = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{self.group}-lag-probe"})
+        self.parts = sorted(self.probe.list_topics(self.topic, timeout=10).topics[self.topic].partitions)
+        self._request = [ConsumerGroupTopicPartitions(self.group, [TopicPartition(self.topic, p) for p in self.parts])]
+
+    def now(self) -> dict[int, int]:
+        committed = {tp.partition: max(tp.offset, 0)
+                     for tp in self.admin.list_consumer_group_offsets(self._request)[self.group].result().topic_partitions}
+        ends = {p: self.probe.get_watermark_offsets(self._tp(self.topic, p), timeout=10)[1] for p in self.parts}
+        return {p: ends[p] - committed.get(p, 0) for p in self.parts}
+
+    async def zero(self, timeout_s: float = 600) -> float:
+        """When the lag reaches zero on every partition (time.monotonic())."""
+        import asyncio
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if sum(self.now().values()) == 0:
+                return time.monotonic()
+            await asyncio.sleep(0.2)
+        raise RuntimeError(f"the worker did not catch up on {self.topic} within {timeout_s}s")
+
+    def close(self) -> None:
+        self.probe.close()

@@ -38,7 +38,7 @@ from adapters.graph_cache import GraphCache
 from adapters.kafka import EventProducer
 from adapters.redis_store import TimelineCache, timeline_key
 from api.auth import mint_token
-from bench.common import cpu_seconds, free_port, namespace, open_loop, progress, summary_ms, write_results
+from bench.common import Lag, cpu_seconds, free_port, namespace, open_loop, progress, summary_ms, write_results
 from bench.write_api import ROOMY
 from pipeline.events import Event
 from pipeline.graph import FollowerCount
@@ -133,25 +133,11 @@ async def timeline_entries(cache: TimelineCache, readers: list[int]) -> int:
 
 async def lag_zero(settings: Any, timeout_s: float = 600) -> float:
     """When the worker's committed offsets on ingest.tweets reach the end of the topic."""
-    from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    topic = settings.topic("ingest.tweets")
-    probe = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{settings.app_id}-lag-probe"})
+    lag = Lag(settings, "ingest.tweets")
     try:
-        parts = list(probe.list_topics(topic, timeout=10).topics[topic].partitions)
-        request = [ConsumerGroupTopicPartitions(settings.app_id, [TopicPartition(topic, p) for p in parts])]
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            committed = admin.list_consumer_group_offsets(request)[settings.app_id].result()
-            ends = {p: probe.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
-            if sum(ends[tp.partition] - max(tp.offset, 0) for tp in committed.topic_partitions) == 0:
-                return time.monotonic()
-            await asyncio.sleep(0.2)
-        raise RuntimeError("the worker did not catch up in time")
+        return await lag.zero(timeout_s)
     finally:
-        probe.close()
+        lag.close()
 
 
 async def drive(settings: Any, topology: Any, graph: dict[int, list[int]], active: set[int], celebs: list[int],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,10 @@ def encode(event: Event) -> bytes:
     return orjson.dumps(event.to_json())
 
 
+# Decoded events remembered per Contracts instance (a worker's batch is at most 500 records).
+DECODED_CACHE = 4096
+
+
 class Contracts:
     """The compiled event schemas: the envelope plus one data schema per (type, version)."""
 
@@ -67,13 +72,29 @@ class Contracts:
         self._versions: dict[str, set[int]] = {}
         for event_type, version in self._data:
             self._versions.setdefault(event_type, set()).add(version)
+        # Several agents read one topic (its owner and the notification agent) and decode the same
+        # record; schema validation is most of that cost (~100 us), so recent results are kept.
+        self._recent: OrderedDict[tuple[bytes, frozenset[str]], Event] = OrderedDict()
 
     @property
     def event_types(self) -> frozenset[str]:
         return frozenset(self._versions)
 
     def decode(self, raw: bytes | None, allowed_types: frozenset[str], max_bytes: int) -> Event:
-        """Parse and validate one record value; raises InvalidEvent(reason, detail)."""
+        """Parse and validate one record value; raises InvalidEvent(reason, detail). Events are
+        immutable by convention: a decoded event (and its data) may be handed to several agents."""
+        if raw is not None:
+            hit = self._recent.get((raw, allowed_types))
+            if hit is not None:
+                return hit
+        event = self._decode(raw, allowed_types, max_bytes)
+        assert raw is not None
+        self._recent[(raw, allowed_types)] = event
+        if len(self._recent) > DECODED_CACHE:
+            self._recent.popitem(last=False)
+        return event
+
+    def _decode(self, raw: bytes | None, allowed_types: frozenset[str], max_bytes: int) -> Event:
         if raw is None:
             raise InvalidEvent(Reason.MALFORMED_JSON, "empty record value (tombstone)")
         if len(raw) > max_bytes:

@@ -90,3 +90,19 @@ def test_follow_edges():
     events = [_follow("follow.created", 1, 2, 10), _follow("follow.removed", 1, 3, 11),
               _follow("follow.created", 4, 4, 12)]
     assert list(follow_edges(events)) == [(1, 2, True, 10), (1, 3, False, 11)]
+
+
+def test_a_record_decoded_twice_is_validated_once_and_equal():
+    """The owner agent and the notification agent decode the same record (pipeline/events.py)."""
+    from pipeline.events import Contracts, Event, encode
+
+    contracts = Contracts()
+    raw = encode(Event(11, "like.created", 1, 1795000000000, 12, {"tweet_id": "13"}))
+    allowed = frozenset({"like.created"})
+    first = contracts.decode(raw, allowed, 65536)
+    assert contracts.decode(raw, allowed, 65536) is first
+    import pytest as _pytest
+
+    from pipeline.errors import InvalidEvent
+    with _pytest.raises(InvalidEvent):
+        contracts.decode(raw, frozenset({"tweet.created"}), 65536)  # another topic: decided afresh
