@@ -320,13 +320,14 @@ class CassandraStore:
         await cql.execute_many(self.session, self._stmts["put_counts"], rows)
 
     async def tweet_refs(self, tweet_ids: Iterable[int]) -> dict[int, Tweet]:
-        """Tweets by id, deleted ones included (their reply_to and quote_of survive the delete)."""
+        """Tweets by id, deleted ones included (read before a delete: its text, reply_to and
+        quote_of say what it counted for)."""
         ids = list(set(tweet_ids))
         if not ids:
             return {}
         rows = await cql.execute(self.session, self._stmts["tweet_refs"], (ids,))
-        return {r["tweet_id"]: Tweet(tweet_id=r["tweet_id"], author_id=r["author_id"], text="",
-                                     reply_to=r["reply_to"], quote_of=r["quote_of"], created_at=0,
+        return {r["tweet_id"]: Tweet(tweet_id=r["tweet_id"], author_id=r["author_id"], text=r["text"] or "",
+                                     reply_to=r["reply_to"], quote_of=r["quote_of"], created_at=_ms(r["created_at"]),
                                      retweet_of=r.get("retweet_of"))
                 for r in rows if r["author_id"] is not None}
 
@@ -345,6 +346,18 @@ class CassandraStore:
         else:
             rows = await cql.execute(self.session, self._stmts["likes_of_user_before"], (user_id, max_id, limit))
         return [r["tweet_id"] for r in rows]
+
+    # -- trends ----------------------------------------------------------------------------------
+    async def save_trend_history(self, at_ms: int, by_region: Mapping[str, Mapping[str, list[dict[str, Any]]]]) -> None:
+        """Append one ranked snapshot per region and window (partition: region, window, day)."""
+        day = _dt(at_ms).date()
+        rows = [(region, window, day, _dt(at_ms), rank, t["tag"], float(t["score"]), int(t["count"]), int(t["authors"]))
+                for region, windows in by_region.items() for window, trends in windows.items()
+                for rank, t in enumerate(trends, 1)]
+        await cql.execute_many(self.session, self._stmts["insert_trend"], rows)
+
+    async def trend_history(self, region: str, window: str, day_ms: int, limit: int) -> list[dict[str, Any]]:
+        return await cql.execute(self.session, self._stmts["trend_history"], (region, window, _dt(day_ms).date(), limit))
 
     # -- notifications -------------------------------------------------------------------------
     async def save_notifications(self, rows: Iterable[Notification]) -> None:
@@ -457,13 +470,18 @@ _STATEMENTS = {
     "get_counts": "SELECT * FROM engagement_counts WHERE tweet_id IN ?",
     "put_counts": "INSERT INTO engagement_counts (tweet_id, likes, retweets, replies, quotes, src_partition, src_offset) "
                   "VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
-    "tweet_refs": "SELECT tweet_id, author_id, reply_to, quote_of, retweet_of FROM tweets WHERE tweet_id IN ?",
+    "tweet_refs": "SELECT tweet_id, author_id, text, reply_to, quote_of, retweet_of, created_at FROM tweets "
+                  "WHERE tweet_id IN ?",
     "insert_notification": "INSERT INTO notifications (user_id, notification_id, kind, actor_id, tweet_id, group_key) "
                            "VALUES (?, ?, ?, ?, ?, ?)",
     "notifications": "SELECT * FROM notifications WHERE user_id = ? LIMIT ?",
     "notifications_before": "SELECT * FROM notifications WHERE user_id = ? AND notification_id <= ? LIMIT ?",
     "notifications_after": "SELECT * FROM notifications WHERE user_id = ? AND notification_id > ? LIMIT ?",
     "read_mark": "SELECT read_up_to FROM notification_reads WHERE user_id = ?",
+    "insert_trend": "INSERT INTO trend_history (region, window_name, day, at, rank, tag, score, count, authors) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "trend_history": "SELECT at, rank, tag, score, count, authors FROM trend_history "
+                     "WHERE region = ? AND window_name = ? AND day = ? LIMIT ?",
     "put_read_mark": "UPDATE notification_reads USING TIMESTAMP ? SET read_up_to = ? WHERE user_id = ?",
     "insert_retweet": "INSERT INTO retweets_by_tweet (tweet_id, user_id, retweet_id, retweeted_at) "
                       "VALUES (?, ?, ?, ?) USING TIMESTAMP ?",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import faust
 
-from agents import engagement, fanout, graph, notifications, users
+from agents import engagement, fanout, graph, notifications, trending, users
 from agents.runtime import Runtime, redeliver
 from pipeline.events import Contracts
 from pipeline.settings import Settings
@@ -48,10 +48,13 @@ def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, Runtim
     rt = Runtime(settings=settings, topology=topology, contracts=Contracts(),
                  deadletter=raw_topic("deadletter"), retry_topic=raw_topic("retry"),
                  # Derived events (tweet.referenced) go back into the ingest topics.
-                 derived_topics={"ingest.engagements": raw_topic("ingest.engagements")})
+                 derived_topics={name: raw_topic(name) for name in ("ingest.engagements", "trending.hashtags")})
     for name, spec in topology.agents.items():
         if name == "retry":
             _register_retry(app, rt, raw_topic(spec.consumes))
+            continue
+        if name == "trending":
+            trending.register(app, rt, raw_topic(spec.consumes), topology.topics[spec.consumes], raw_topic("trends"))
             continue
         if name.startswith("notify_"):  # one notification agent per topic it reads
             notifications.register(app, rt, raw_topic(spec.consumes), topology.topics[spec.consumes], name)

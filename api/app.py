@@ -41,6 +41,7 @@ HANDLERS: dict[str, Handler] = {
     "followers": reads.followers,
     "following": reads.following,
     "relationship": reads.relationship,
+    "trends": reads.trends,
     "likingUsers": reads.liking_users,
     "retweetedBy": reads.retweeted_by,
     "likedTweets": reads.liked_tweets,

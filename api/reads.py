@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from adapters.hot_cache import CachedReads
 from api.errors import ApiError, bad_request, json_response
-from api.keys import CASSANDRA, HOME, OPENAPI, TIMELINES, USER_ID, VIEWS
+from api.keys import CASSANDRA, HOME, OPENAPI, TIMELINES, TOPOLOGY, USER_ID, VIEWS
 from api.writes import path_id
 from pipeline import timeline
 from pipeline.counts import Counts
@@ -312,3 +313,29 @@ async def liked_tweets(request: web.Request) -> web.Response:
         return await cass.liked_tweets(user_id, cursor, limit)
 
     return await visible_page(views, viewer, fetch, limit, max_id, listed=False)
+
+
+
+# -- trends ----------------------------------------------------------------------------------
+
+async def trends(request: web.Request) -> web.Response:
+    """The latest snapshot the trending agent published (agents/trending.py), with sample tweets
+    the viewer may see."""
+    views = request.app[VIEWS]
+    windows = [w.name for w in request.app[TOPOLOGY].tunables.trending.windows]
+    region = request.query.get("region", "global")
+    window = request.query.get("window", windows[0])
+    if not (0 < len(region) <= 64 and region.replace("_", "").replace("-", "").isalnum()):
+        raise bad_request("region", "region must be a region code or global")
+    if window not in windows:
+        raise bad_request("window", f"window must be one of {', '.join(windows)}")
+    raw = await request.app[TIMELINES].redis.get(f"trends:{region}:{window}")
+    snapshot = orjson.loads(raw) if raw else {"at": None, "warming_up": True, "trends": []}
+    viewer = await views.viewer(request[USER_ID])
+    sample_ids = [int(i) for t in snapshot["trends"] for i in t["samples"]]
+    shown = {h[0].tweet_id: h for h in await hydrate(views, sample_ids) if allowed(shows_in_lists, viewer, h)}
+    data = [{"rank": rank, "tag": t["tag"], "score": t["score"], "count": t["count"], "tweets": t["tweets"],
+             "authors": t["authors"], "sample_tweets": [render(shown[int(i)]) for i in t["samples"] if int(i) in shown]}
+            for rank, t in enumerate(snapshot["trends"], 1)]
+    return json_response({"data": data, "meta": {"region": region, "window": window, "as_of": snapshot["at"],
+                                                 "warming_up": snapshot["warming_up"], "count": len(data)}})

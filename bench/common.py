@@ -126,12 +126,12 @@ def progress(message: str) -> None:
 class Lag:
     """The benchmark worker's consumer lag on one topic, per partition (end offset - committed)."""
 
-    def __init__(self, settings: Settings, topic_name: str) -> None:
+    def __init__(self, settings: Settings, topic_name: str, group: str | None = None) -> None:
         from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
         from confluent_kafka.admin import AdminClient
 
         self._tp = TopicPartition
-        self.group = settings.app_id
+        self.group = group or settings.app_id
         self.topic = settings.topic(topic_name)
         self.admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
         self.probe = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{self.group}-lag-probe"})

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from pipeline.counts import FactChange
+from pipeline.entities import extract
 from pipeline.events import Event
 from pipeline.model import Tweet
 
@@ -59,4 +60,22 @@ def references(changes: Iterable[tuple[Tweet, bool, int, int]]) -> list[Event]:
             if parent is not None:
                 out.append(Event(source_id, "tweet.referenced", 1, ms, t.author_id,
                                  {"tweet_id": str(parent), "ref_id": str(t.tweet_id), "kind": kind, "present": present}))
+    return out
+
+
+def hashtag_observations(changes: Iterable[tuple[Tweet, bool, int, int]],
+                         regions: Mapping[int, str | None]) -> list[Event]:
+    """The hashtag.observed events (trending) implied by delivered or deleted tweets, given as
+    (tweet with its text, delivered? (False: deleted), event ms, source event id), each hashtag
+    once per tweet, keyed by its counting key; `regions` maps authors to their region."""
+    out: list[Event] = []
+    for t, present, _ms, source_id in changes:
+        if t.retweet_of is not None or not t.text:
+            continue
+        region = regions.get(t.author_id)
+        for key in dict.fromkeys(h.key for h in extract(t.text).hashtags):
+            data: dict[str, object] = {"tag": key, "tweet_id": str(t.tweet_id), "present": present}
+            if region:
+                data["region"] = region
+            out.append(Event(source_id, "hashtag.observed", 1, t.created_at, t.author_id, data))
     return out

@@ -19,6 +19,9 @@ from pipeline.events import Event
 UNKNOWN_REFERENCE = "unknown_reference"
 NOT_OWNER = "not_owner"
 
+# Derived by an agent from events already checked (docs/EVENTS.md): nothing to look up again.
+DERIVED = frozenset({"tweet.referenced", "hashtag.observed"})
+
 # Which data field names a user that must exist, per event type.
 _USER_TARGETS = {"follow.created": "followee_id", "block.created": "blocked_id", "mute.created": "muted_id"}
 # Which data fields name tweets that must exist (and not be deleted), per event type.
@@ -47,6 +50,8 @@ def needs(events: Iterable[Event]) -> tuple[set[int], set[int]]:
     users: set[int] = set()
     tweets: set[int] = set()
     for e in events:
+        if e.type in DERIVED:
+            continue
         if e.type != "user.registered":
             users.add(e.actor)
         target = _USER_TARGETS.get(e.type)
@@ -73,6 +78,8 @@ def check_batch(events: Iterable[Event], users: set[int],
 
 
 def _check(e: Event, users: set[int], tweets: Mapping[int, TweetState]) -> Problem | None:
+    if e.type in DERIVED:
+        return None
     if e.type != "user.registered" and e.actor not in users:
         return Problem(UNKNOWN_REFERENCE, f"actor user {e.actor} is not registered")
     target = _USER_TARGETS.get(e.type)

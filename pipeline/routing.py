@@ -16,6 +16,7 @@ KEY_FIELD: dict[str, str | None] = {
     "retweet.created": "tweet_id",
     "retweet.removed": "tweet_id",
     "tweet.referenced": "tweet_id",  # derived: replies and quotes by the tweet they count for
+    "hashtag.observed": "tag",       # derived: hashtags by tag, for the trending agent
     "follow.created": "followee_id",  # graph edges by the account they point at
     "follow.removed": "followee_id",
     "block.created": "blocked_id",
@@ -28,6 +29,8 @@ KEY_FIELD: dict[str, str | None] = {
 def partition_key(event: Event) -> bytes:
     """The record key: the decimal id, so kcat users can type it."""
     field = KEY_FIELD[event.type]
+    if field == "tag":
+        return str(event.data["tag"]).encode()
     key_id = event.actor if field is None else event.id_field(field)
     return str(key_id).encode()
 

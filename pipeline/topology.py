@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +10,7 @@ import yaml
 
 from pipeline.errors import TopologyError
 from pipeline.fanout import Policy
+from pipeline.trending import TrendingConfig
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class Tunables:
     rebuild_per_author: int
     retry_delays_s: tuple[float, ...]
     fanout: Policy
+    trending: TrendingConfig = field(default_factory=TrendingConfig)
+    # How often the trending agent ranks its partitions and publishes a snapshot.
+    trending_publish_s: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,8 @@ def parse_topology(raw: Any) -> Topology:
             rebuild_per_author=_positive_int(t, "rebuild_per_author"),
             retry_delays_s=_delays(t["retry_delays_s"]),
             fanout=_fanout(_mapping(t, "fanout")),
+            trending=TrendingConfig.from_mapping(t.get("trending", {})),
+            trending_publish_s=float(t.get("trending_publish_s", 5.0)),
         )
     except KeyError as exc:
         raise TopologyError(f"tunables.{exc.args[0]} is missing") from None

@@ -42,6 +42,12 @@ def test_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     topology["tunables"]["retry_delays_s"] = [0.5, 1]
     # Small bands so a handful of test users exercise all three fan-out modes.
     topology["tunables"]["fanout"].update(push_all_below=3, push_active_below=5)
+    # Trending on a test's time scale: 1 s buckets, one 30 s window, no warm-up, published every
+    # second; the scoring rules (min authors, per-author cap, min score) stay as configured.
+    topology["tunables"]["trending"].update(
+        bucket_s=1, warmup_s=0, detail_s=600, summary_s=600,
+        windows={"30s": {"length_s": 30, "baseline_s": 600, "recent_s": 120, "half_life_s": 30}})
+    topology["tunables"]["trending_publish_s"] = 1
     (state / "topology.yaml").write_text(yaml.safe_dump(topology))
     return {
         **os.environ,

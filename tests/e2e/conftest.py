@@ -19,8 +19,10 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture(scope="session")
-def running(stack, test_env):
-    """Start `starling worker` and `starling api` as background processes; stop them after."""
+def running(stack, test_env, redis_client):
+    """Start `starling worker` and `starling api` as background processes; stop them after.
+    (After redis_client, which empties the tests' Redis database: nothing of an earlier run, such
+    as a trending checkpoint, is read as this run's.)"""
     apps = local.apps(stack, test_env)
     try:
         launcher.up(apps)

@@ -61,3 +61,14 @@ def test_needs_lists_every_reference():
 def test_retry_schedule_ends():
     delays = (1.0, 5.0)
     assert [retry_delay(a, delays) for a in range(4)] == [1.0, 5.0, None, None]
+
+
+def test_derived_events_are_not_looked_up_again():
+    """tweet.referenced and hashtag.observed come from events already checked: no lookups."""
+    from pipeline.events import Event
+    from pipeline.references import check_batch, needs
+
+    derived = [Event(1, "hashtag.observed", 1, 0, 42, {"tag": "x", "tweet_id": "7", "present": True}),
+               Event(2, "tweet.referenced", 1, 0, 43, {"tweet_id": "8", "ref_id": "9", "kind": "reply", "present": True})]
+    assert needs(derived) == (set(), set())
+    assert check_batch(derived, set(), {}) == [None, None]

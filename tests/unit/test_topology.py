@@ -68,3 +68,16 @@ def test_overrides_replace_dotted_paths_without_touching_the_original():
     assert out["api"]["produce_timeout_ms"] == 1500 and out["tunables"]["fanout"]["push_all_below"] == 3
     assert RAW["api"]["produce_timeout_ms"] == 5000
     parse_topology(out)
+
+
+def test_trending_partitions_merge_into_one_top_k():
+    """Each tag lives in one partition, so the worldwide top K is the top K of their lists."""
+    from agents.trending import merge
+
+    def t(tag, score):
+        return {"tag": tag, "score": score}
+
+    merged = merge([{"global|5m": [t("a", 9.0), t("b", 5.0)], "FR|5m": [t("a", 9.0)]},
+                    {"global|5m": [t("c", 7.0), t("d", 1.0)]}], k=3)
+    assert [x["tag"] for x in merged["global|5m"]] == ["a", "c", "b"]
+    assert [x["tag"] for x in merged["FR|5m"]] == ["a"]
