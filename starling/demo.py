@@ -30,6 +30,7 @@ HANDLES = ["alice", "bob", "carol", "dave", "erin"]
 FOLLOWS = {"alice": ["bob", "carol", "dave"], "bob": ["alice", "carol"], "carol": ["alice"],
            "dave": ["alice", "bob", "erin"], "erin": ["dave"]}
 TWEETS = {
+    "alice": ["Hello from the demo! #starling"],
     "bob": ["Morning! Coffee first, then #kafka partitions.", "Who else is at #pycon this year?"],
     "carol": ["Cassandra 5 on JDK 17, no Docker in sight. #cassandra"],
     "dave": ["Shipping the hybrid fan-out today @alice", "Celebrities get pulled, not pushed."],
@@ -65,17 +66,30 @@ def run(settings: Settings) -> int:
     produce_sync(settings, topology, tweets)
     print(f"demo: produced {len(tweets)} tweets", file=sys.stderr)
 
+    hello = next(t for t in tweets if t.actor == ids["alice"])
+    likes = [event("like.created", h, {"tweet_id": hello.data["tweet_id"]}) for h in ("bob", "carol", "dave")]
+    produce_sync(settings, topology, likes)
+    print("demo: bob, carol and dave like alice's tweet", file=sys.stderr)
+
     token = mint_token(settings, ids["alice"], ttl_s=24 * 3600)
-    url = f"http://{settings.api_host}:{settings.api_port}/v1/timelines/home"
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    url = f"{base}/v1/timelines/home"
     expected = {t.data["tweet_id"] for t in tweets if t.actor in {ids[f] for f in FOLLOWS["alice"]}}
     seen = _wait_for_timeline(url, token, expected)
     print(f"demo: alice's home timeline shows all {len(expected)} tweets from the accounts she follows "
           f"({len(seen)} entries in total)", file=sys.stderr)
+    likers = _wait_for(f"{base}/v1/notifications", token,
+                       lambda body: next((g["actor_count"] for g in body["data"] if g["kind"] == "like"), 0) >= 3)
+    print(f"demo: alice's notifications: {', '.join(sorted({g['kind'] for g in likers['data']}))} "
+          f"(the like group: 3 accounts)", file=sys.stderr)
     print(f"""
 Starling is running.
   API:             http://{settings.api_host}:{settings.api_port}
   alice's id:      {ids['alice']}
   Try:             curl -s -H "Authorization: Bearer {token}" {url}
+  Notifications:   curl -s -H "Authorization: Bearer {token}" {base}/v1/notifications
+  Trends:          curl -s -H "Authorization: Bearer {token}" "{base}/v1/trends?window=5m"
+                   (empty while warming up: a window's length plus 10 minutes after the worker starts)
   Another user:    TOKEN=$(.venv/bin/starling token {ids['bob']})   # DEVELOPMENT tokens only
   Stack status:    .venv/bin/starling stack status
   Stop everything: .venv/bin/starling stack down
@@ -98,6 +112,19 @@ async def _wait_for_follows(settings: Settings, ids: dict[str, int]) -> None:
             await asyncio.sleep(0.2)
     finally:
         await store.close()
+
+
+def _wait_for(url: str, token: str, done: Any) -> dict[str, Any]:
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            body: dict[str, Any] = json.load(resp)
+        if done(body):
+            return body
+        if time.monotonic() > deadline:
+            raise SystemExit(f"demo: {url} not as expected after {WAIT_S}s; see `starling stack logs worker`")
+        time.sleep(0.3)
 
 
 def _wait_for_timeline(url: str, token: str, expected: set[str]) -> list[str]:
