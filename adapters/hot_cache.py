@@ -147,45 +147,34 @@ class HotCache:
     # -- reads (the API) ---------------------------------------------------------------------
     async def tweets(self, ids: Iterable[int],
                      load: Callable[[list[int]], Awaitable[dict[int, Tweet]]]) -> dict[int, Tweet]:
-        """Live tweets by id: the cached ones, the rest from `load` (and then cached)."""
-        wanted = list(dict.fromkeys(ids))
-        if not wanted:
-            return {}
-        out: dict[int, Tweet] = {}
-        missing: list[int] = []
-        for tid, raw in zip(wanted, await self.redis.mget([tweet_key(t) for t in wanted])):
-            if raw is None:
-                missing.append(tid)
-            elif raw != TOMBSTONE:
-                out[tid] = decode_tweet(raw)
-        if missing:
-            loaded = await load(missing)
-            if loaded:
-                pipe = self.redis.pipeline(transaction=False)
-                for tid, tweet in loaded.items():
-                    pipe.set(tweet_key(tid), encode_tweet(tweet), nx=True, ex=TWEET_TTL_S)
-                await pipe.execute()
-            out.update(loaded)
-        return out
+        """Live tweets by id: the cached ones, the rest from `load` (and then cached); a
+        tombstone answers "deleted" without asking Cassandra."""
+        return await self._read_through(ids, tweet_key, decode_tweet, encode_tweet, TWEET_TTL_S, load)
 
     async def users(self, ids: Iterable[int],
                     load: Callable[[list[int]], Awaitable[dict[int, User]]]) -> dict[int, User]:
+        return await self._read_through(ids, user_key, decode_user, encode_user, USER_TTL_S, load)
+
+    async def _read_through(self, ids: Iterable[int], key: Callable[[int], str], decode: Callable[[str | bytes], V],
+                            encode: Callable[[V], bytes], ttl_s: int,
+                            load: Callable[[list[int]], Awaitable[dict[int, V]]]) -> dict[int, V]:
+        """MGET the keys; load the misses and fill them with SET NX (an agent's write wins)."""
         wanted = list(dict.fromkeys(ids))
         if not wanted:
             return {}
-        out: dict[int, User] = {}
+        out: dict[int, V] = {}
         missing: list[int] = []
-        for uid, raw in zip(wanted, await self.redis.mget([user_key(u) for u in wanted])):
+        for ident, raw in zip(wanted, await self.redis.mget([key(i) for i in wanted])):
             if raw is None:
-                missing.append(uid)
-            else:
-                out[uid] = decode_user(raw)
+                missing.append(ident)
+            elif raw != TOMBSTONE:
+                out[ident] = decode(raw)
         if missing:
             loaded = await load(missing)
             if loaded:
                 pipe = self.redis.pipeline(transaction=False)
-                for uid, user in loaded.items():
-                    pipe.set(user_key(uid), encode_user(user), nx=True, ex=USER_TTL_S)
+                for ident, value in loaded.items():
+                    pipe.set(key(ident), encode(value), nx=True, ex=ttl_s)
                 await pipe.execute()
             out.update(loaded)
         return out

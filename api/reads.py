@@ -73,26 +73,17 @@ async def user_tweets(request: web.Request) -> web.Response:
 
 
 async def get_tweet(request: web.Request) -> web.Response:
-    views = request.app[VIEWS]
-    tweet_id = path_id(request, "tweet_id")
-    viewer = await views.viewer(request[USER_ID])
-    found = await hydrate(views, [tweet_id])
-    if not found or not allowed(can_see_author, viewer, found[0]):
-        raise _not_found("tweet", tweet_id)
-    return json_response({"data": render(found[0])})
+    _viewer, found = await visible_tweet(request)
+    return json_response({"data": render(found)})
 
 
 async def conversation(request: web.Request) -> web.Response:
     """Replies to a tweet, oldest first; cursor `after` (the last reply id of the previous page)."""
     cass, views = request.app[CASSANDRA], request.app[VIEWS]
-    tweet_id = path_id(request, "tweet_id")
     limit = int_param(request, "limit", timeline.DEFAULT_PAGE, 1, timeline.MAX_PAGE)
     after = id_param(request, "after")
-    viewer = await views.viewer(request[USER_ID])
-    root = await hydrate(views, [tweet_id])
-    if not root or not allowed(can_see_author, viewer, root[0]):
-        raise _not_found("tweet", tweet_id)
-    ids = await cass.replies(tweet_id, after, limit)
+    viewer, root = await visible_tweet(request)
+    ids = await cass.replies(root[0].tweet_id, after, limit)
     items = [render(h) for h in await hydrate(views, ids) if allowed(shows_in_lists, viewer, h)]
     meta: dict[str, Any] = {"count": len(items)}
     if len(ids) == limit:
@@ -204,6 +195,17 @@ async def relationship(request: web.Request) -> web.Response:
     return json_response({"data": {"user_id": str(other), **await cass.relationship(request[USER_ID], other)}})
 
 
+async def visible_tweet(request: web.Request) -> tuple[Viewer, Hydrated]:
+    """The viewer and the path's tweet if they may see it; else 404, as if absent."""
+    views = request.app[VIEWS]
+    tweet_id = path_id(request, "tweet_id")
+    viewer = await views.viewer(request[USER_ID])
+    found = await hydrate(views, [tweet_id])
+    if not found or not allowed(can_see_author, viewer, found[0]):
+        raise _not_found("tweet", tweet_id)
+    return viewer, found[0]
+
+
 async def visible_author(request: web.Request) -> User:
     """The path's user if the viewer may see their tweets and lists; else 404, as if absent."""
     views = request.app[VIEWS]
@@ -278,14 +280,10 @@ def id_param(request: web.Request, name: str) -> int | None:
 def _engaged_list(table: str) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
         cass, views = request.app[CASSANDRA], request.app[VIEWS]
-        tweet_id = path_id(request, "tweet_id")
         limit = int_param(request, "limit", timeline.DEFAULT_PAGE, 1, timeline.MAX_PAGE)
         after = id_param(request, "after")
-        viewer = await views.viewer(request[USER_ID])
-        found = await hydrate(views, [tweet_id])
-        if not found or not allowed(can_see_author, viewer, found[0]):
-            raise _not_found("tweet", tweet_id)
-        ids = await cass.engaged_users(table, tweet_id, after, limit)
+        viewer, tweet = await visible_tweet(request)
+        ids = await cass.engaged_users(table, tweet[0].tweet_id, after, limit)
         users = await views.get_users(ids)
         data = [users[i].to_json() for i in ids if i in users and i not in viewer.blocked_either_way]
         meta: dict[str, Any] = {"count": len(data)}
