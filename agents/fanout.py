@@ -25,16 +25,17 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         stored = await cass.tweet_refs(tweet_id for tweet_id, _author, _ms in deleted)
         await cass.delete_tweets(deleted)
         await rt.hot.tombstone_tweets(tweet_id for tweet_id, _author, _ms in deleted)
-        # Replies and quotes are counted by the agent owning the tweet they refer to, hashtags by
-        # the trending partition owning the tag: both re-keyed as derived events.
+        await for_each(((t.author_id, t.tweet_id) for t in tweets), deliver, rt)
+        await for_each(((author, tweet_id) for tweet_id, author, _ms in deleted), withdraw, rt)
+        # After delivery, which readers wait for: replies and quotes are counted by the agent owning
+        # the tweet they refer to, hashtags by the trending partition owning the tag, both re-keyed
+        # as derived events (acknowledged before the batch's offsets are committed).
         changes = ([(Tweet.from_event(e), True, e.occurred_at, e.event_id) for e in events if e.type == "tweet.created"]
                    + [(stored[e.id_field("tweet_id")], False, e.occurred_at, e.event_id) for e in events
                       if e.type == "tweet.deleted" and e.id_field("tweet_id") in stored])
-        authors = await cass.get_users({t.author_id for t, _p, _ms, _id in changes if "#" in t.text})
+        authors = await cass.get_users({t.author_id for t, _p, _ms, _id in changes if "#" in t.text or "＃" in t.text})
         await rt.emit(references(changes)
                       + hashtag_observations(changes, {u: user.region for u, user in authors.items()}))
-        await for_each(((t.author_id, t.tweet_id) for t in tweets), deliver, rt)
-        await for_each(((author, tweet_id) for tweet_id, author, _ms in deleted), withdraw, rt)
         return []
 
     @app.agent(topic, name="fanout")
