@@ -304,31 +304,25 @@ class CachedReads:
         self._counts: LocalCache[int, Counts] = LocalCache(local_ttl_s, LOCAL_MAX_ENTRIES)
 
     async def get_tweets(self, ids: Iterable[int]) -> dict[int, Tweet]:
-        now = time.monotonic()
-        found, missing = self._tweets.get_many(ids, now)
-        if missing:
-            loaded = await self.hot.tweets(missing, self.cass.get_tweets)
-            self._tweets.put_many(loaded, now)
-            found.update(loaded)
-        return found
+        return await _through_local(self._tweets, ids, lambda m: self.hot.tweets(m, self.cass.get_tweets))
 
     async def get_users(self, ids: Iterable[int]) -> dict[int, User]:
-        now = time.monotonic()
-        found, missing = self._users.get_many(ids, now)
-        if missing:
-            loaded = await self.hot.users(missing, self.cass.get_users)
-            self._users.put_many(loaded, now)
-            found.update(loaded)
-        return found
+        return await _through_local(self._users, ids, lambda m: self.hot.users(m, self.cass.get_users))
 
     async def viewer(self, user_id: int) -> Viewer:
         return await self.hot.viewer(user_id, self.cass.viewer)
 
     async def get_counts(self, ids: Iterable[int]) -> dict[int, Counts]:
-        now = time.monotonic()
-        found, missing = self._counts.get_many(ids, now)
-        if missing:
-            loaded = await self.hot.counts(missing, self.cass.engagement_counts)
-            self._counts.put_many(loaded, now)
-            found.update(loaded)
-        return found
+        return await _through_local(self._counts, ids, lambda m: self.hot.counts(m, self.cass.engagement_counts))
+
+
+async def _through_local(local: LocalCache[int, V], ids: Iterable[int],
+                         load: Callable[[list[int]], Awaitable[dict[int, V]]]) -> dict[int, V]:
+    """The process-local copies, the rest from `load` (Redis, then Cassandra), remembered."""
+    now = time.monotonic()
+    found, missing = local.get_many(ids, now)
+    if missing:
+        loaded = await load(missing)
+        local.put_many(loaded, now)
+        found.update(loaded)
+    return found
