@@ -16,8 +16,10 @@ import orjson
 from pipeline.counts import KINDS, Counts, FactState
 from pipeline.graph import FollowerCount
 from pipeline.model import Tweet, User
+from pipeline.moderation import Action
 from pipeline.notifications import Notification
 from pipeline.references import TweetState
+from pipeline.verdicts import VerdictRecord
 from pipeline.visibility import Viewer
 from pipeline.settings import Settings
 
@@ -103,7 +105,8 @@ class CassandraStore:
         batch = list(tweets)
         await cql.execute_many(self.session, self._stmts["insert_tweet"], [
             (t.tweet_id, t.author_id, t.text, t.reply_to, t.quote_of, t.retweet_of, _dt(t.created_at),
-             orjson.dumps(t.media).decode() if t.media else None, write_ts_us(t.created_at)) for t in batch])
+             orjson.dumps(t.media).decode() if t.media else None, t.moderation, write_ts_us(t.created_at))
+            for t in batch])
         await cql.execute_many(self.session, self._stmts["insert_by_author"], [
             (t.author_id, t.tweet_id, write_ts_us(t.created_at)) for t in batch])
         await cql.execute_many(self.session, self._stmts["insert_reply"], [
@@ -328,7 +331,8 @@ class CassandraStore:
         rows = await cql.execute(self.session, self._stmts["tweet_refs"], (ids,))
         return {r["tweet_id"]: Tweet(tweet_id=r["tweet_id"], author_id=r["author_id"], text=r["text"] or "",
                                      reply_to=r["reply_to"], quote_of=r["quote_of"], created_at=_ms(r["created_at"]),
-                                     retweet_of=r.get("retweet_of"))
+                                     media=tuple(orjson.loads(r["media"])) if r["media"] else (),
+                                     retweet_of=r.get("retweet_of"), moderation=r["moderation"] or "allow")
                 for r in rows if r["author_id"] is not None}
 
     async def engaged_users(self, table: str, tweet_id: int, after: int | None, limit: int) -> list[int]:
@@ -358,6 +362,53 @@ class CassandraStore:
 
     async def trend_history(self, region: str, window: str, day_ms: int, limit: int) -> list[dict[str, Any]]:
         return await cql.execute(self.session, self._stmts["trend_history"], (region, window, _dt(day_ms).date(), limit))
+
+    # -- moderation ----------------------------------------------------------------------------
+    async def save_model_verdicts(self, judged: Iterable[tuple[VerdictRecord, str]]) -> None:
+        """The model's verdicts with each tweet's fingerprint: the verdict row, the author's
+        history row, and the review queue for hide. Written at the tweet's time, so a later
+        override (written at its own time) stays in force when these are replayed."""
+        rows = list(judged)
+        await cql.execute_many(self.session, self._stmts["insert_verdict"], [
+            (v.tweet_id, v.author_id, v.action.code, v.source, list(v.reasons),
+             {k: float(x) for k, x in v.scores.items()}, list(v.evidence), _dt(v.decided_at), v.action.code,
+             write_ts_us(v.decided_at)) for v, _fp in rows])
+        await cql.execute_by_partition(self.session, self._stmts["insert_moderation_by_author"], [
+            (v.author_id, v.tweet_id, _dt(v.decided_at), fp or None, v.action.code, write_ts_us(v.decided_at))
+            for v, fp in rows])
+        await cql.execute_many(self.session, self._stmts["enqueue_review"], [
+            (REVIEW_QUEUE, v.tweet_id, v.author_id, list(v.reasons), write_ts_us(v.decided_at))
+            for v, _fp in rows if v.action is Action.HIDE])
+
+    async def save_override(self, v: VerdictRecord) -> None:
+        """A moderator's verdict: the verdict row (the model's first verdict stays in model_action),
+        the tweet's moderation column, the author's history row, and out of the review queue."""
+        ts = write_ts_us(v.decided_at)
+        await asyncio.gather(
+            cql.execute(self.session, self._stmts["override_verdict"],
+                        (ts, v.action.code, v.source, list(v.reasons), {}, [], _dt(v.decided_at), v.moderator_id,
+                         v.note, v.author_id, v.tweet_id)),
+            cql.execute(self.session, self._stmts["set_moderation"], (ts, v.action.code, v.tweet_id)),
+            cql.execute(self.session, self._stmts["override_by_author"], (ts, v.action.code, v.author_id, v.tweet_id)),
+            cql.execute(self.session, self._stmts["dequeue_review"], (ts, REVIEW_QUEUE, v.tweet_id)),
+        )
+
+    async def verdicts(self, tweet_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        ids = list(set(tweet_ids))
+        if not ids:
+            return {}
+        rows = await cql.execute(self.session, self._stmts["get_verdicts"], (ids,))
+        return {r["tweet_id"]: {**r, "decided_at": _ms(r["decided_at"])} for r in rows if r["action"] is not None}
+
+    async def moderation_history_rows(self, author_id: int, limit: int) -> list[dict[str, Any]]:
+        """An author's newest moderation_by_author rows, with `at` in epoch ms."""
+        rows = await cql.execute(self.session, self._stmts["moderation_by_author"], (author_id, limit))
+        return [{**r, "at": _ms(r["at"]) if r["at"] is not None else None} for r in rows]
+
+    async def review_queue(self, max_id: int | None, limit: int) -> list[dict[str, Any]]:
+        if max_id is None:
+            return await cql.execute(self.session, self._stmts["review_queue"], (REVIEW_QUEUE, limit))
+        return await cql.execute(self.session, self._stmts["review_queue_before"], (REVIEW_QUEUE, max_id, limit))
 
     # -- notifications -------------------------------------------------------------------------
     async def save_notifications(self, rows: Iterable[Notification]) -> None:
@@ -395,7 +446,8 @@ def _user(r: dict[str, Any]) -> User:
 def _tweet(r: dict[str, Any]) -> Tweet:
     return Tweet(tweet_id=r["tweet_id"], author_id=r["author_id"], text=r["text"],
                  reply_to=r["reply_to"], quote_of=r["quote_of"], created_at=_ms(r["created_at"]),
-                 media=tuple(orjson.loads(r["media"])) if r.get("media") else (), retweet_of=r.get("retweet_of"))
+                 media=tuple(orjson.loads(r["media"])) if r.get("media") else (), retweet_of=r.get("retweet_of"),
+                 moderation=r.get("moderation") or "allow")
 
 
 # (table, which end is the partition key, the other end) per edge kind.
@@ -412,6 +464,7 @@ _EDGE_COLUMNS = {
     "mutes_by_user": ("user_id", "target_id", "created_at"),
 }
 _PROFILE_FIELDS = ("display_name", "bio", "protected", "region")
+REVIEW_QUEUE = "hide"  # one queue: tweets held pending review
 
 
 _STATEMENTS = {
@@ -420,8 +473,8 @@ _STATEMENTS = {
     "existing_users": "SELECT user_id FROM users WHERE user_id IN ?",
     "get_users": "SELECT * FROM users WHERE user_id IN ?",
     "get_handle": "SELECT user_id FROM users_by_handle WHERE handle_folded = ?",
-    "insert_tweet": "INSERT INTO tweets (tweet_id, author_id, text, reply_to, quote_of, retweet_of, created_at, media) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
+    "insert_tweet": "INSERT INTO tweets (tweet_id, author_id, text, reply_to, quote_of, retweet_of, created_at, media, "
+                    "moderation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
     "retweet_id": "SELECT retweet_id FROM retweets_by_tweet WHERE tweet_id = ? AND user_id = ?",
     "insert_by_author": "INSERT INTO tweets_by_author (author_id, tweet_id) VALUES (?, ?) USING TIMESTAMP ?",
     "mark_deleted": "UPDATE tweets USING TIMESTAMP ? SET deleted = true, text = null, media = null WHERE tweet_id = ?",
@@ -470,8 +523,23 @@ _STATEMENTS = {
     "get_counts": "SELECT * FROM engagement_counts WHERE tweet_id IN ?",
     "put_counts": "INSERT INTO engagement_counts (tweet_id, likes, retweets, replies, quotes, src_partition, src_offset) "
                   "VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
-    "tweet_refs": "SELECT tweet_id, author_id, text, reply_to, quote_of, retweet_of, created_at FROM tweets "
+    "tweet_refs": "SELECT tweet_id, author_id, text, reply_to, quote_of, retweet_of, created_at, media, moderation, "
+                  "deleted FROM tweets "
                   "WHERE tweet_id IN ?",
+    "insert_verdict": "INSERT INTO verdicts (tweet_id, author_id, action, source, reasons, scores, evidence, decided_at, "
+                      "model_action) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
+    "override_verdict": "UPDATE verdicts USING TIMESTAMP ? SET action = ?, source = ?, reasons = ?, scores = ?, "
+                        "evidence = ?, decided_at = ?, moderator_id = ?, note = ?, author_id = ? WHERE tweet_id = ?",
+    "get_verdicts": "SELECT * FROM verdicts WHERE tweet_id IN ?",
+    "set_moderation": "UPDATE tweets USING TIMESTAMP ? SET moderation = ? WHERE tweet_id = ?",
+    "insert_moderation_by_author": "INSERT INTO moderation_by_author (author_id, tweet_id, at, fingerprint, action) "
+                                   "VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?",
+    "override_by_author": "UPDATE moderation_by_author USING TIMESTAMP ? SET action = ? WHERE author_id = ? AND tweet_id = ?",
+    "moderation_by_author": "SELECT tweet_id, at, fingerprint, action FROM moderation_by_author WHERE author_id = ? LIMIT ?",
+    "enqueue_review": "INSERT INTO review_queue (queue, tweet_id, author_id, reasons) VALUES (?, ?, ?, ?) USING TIMESTAMP ?",
+    "dequeue_review": "DELETE FROM review_queue USING TIMESTAMP ? WHERE queue = ? AND tweet_id = ?",
+    "review_queue": "SELECT tweet_id, author_id, reasons FROM review_queue WHERE queue = ? LIMIT ?",
+    "review_queue_before": "SELECT tweet_id, author_id, reasons FROM review_queue WHERE queue = ? AND tweet_id <= ? LIMIT ?",
     "insert_notification": "INSERT INTO notifications (user_id, notification_id, kind, actor_id, tweet_id, group_key) "
                            "VALUES (?, ?, ?, ?, ?, ?)",
     "notifications": "SELECT * FROM notifications WHERE user_id = ? LIMIT ?",

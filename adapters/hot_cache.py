@@ -11,9 +11,10 @@ read used to cost ~3.5 Cassandra round trips and most of the API's CPU, bench/fa
 
 How each stays correct when a reader fills a key while an agent changes the row underneath:
 
-- tweets are immutable except for deletion. Readers fill with SET NX; the agent deleting a tweet
-  overwrites the key with a tombstone after Cassandra's write. A reader's stale fill either comes
-  first (and is overwritten) or finds the tombstone (NX fails). Absent rows are not cached: a
+- tweets change only by deletion and by a moderator's verdict. Readers fill with SET NX; the agent
+  deleting a tweet overwrites the key with a tombstone after Cassandra's write, and the moderation
+  agent writes a re-judged tweet through (SET) after its write. A reader's stale fill either comes
+  first (and is overwritten) or finds the agent's value (NX fails). Absent rows are not cached: a
   tweet accepted a moment ago may not be written yet.
 - users change by profile updates. The users agent writes the row through (SET, after reading it
   back from Cassandra, so event-time ordering stays Cassandra's); readers fill with SET NX.
@@ -56,6 +57,14 @@ TOMBSTONE = "x"
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+
+# KEYS[1] a tweet; ARGV[1] its value, ARGV[2] TTL, ARGV[3] the tombstone. A deleted tweet stays
+# deleted: a re-judged tweet is written through unless the deleting agent got there first.
+_SET_UNLESS_TOMBSTONE = """
+if redis.call('GET', KEYS[1]) == ARGV[3] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
 
 # KEYS[1] viewer, KEYS[2] its generation; ARGV[1] generation seen before reading Cassandra ("" if
 # none), ARGV[2] value, ARGV[3] ttl. Fills only if no graph change happened since.
@@ -108,13 +117,14 @@ def generation_key(user_id: int) -> str:
 
 def encode_tweet(t: Tweet) -> bytes:
     return orjson.dumps([t.tweet_id, t.author_id, t.text, t.reply_to, t.quote_of, t.created_at,
-                         list(t.media), t.retweet_of])
+                         list(t.media), t.retweet_of, t.moderation])
 
 
 def decode_tweet(raw: str | bytes) -> Tweet:
-    tid, author, text, reply_to, quote_of, created, media, retweet_of = orjson.loads(raw)
+    tid, author, text, reply_to, quote_of, created, media, retweet_of, *rest = orjson.loads(raw)
     return Tweet(tweet_id=tid, author_id=author, text=text, reply_to=reply_to, quote_of=quote_of,
-                 created_at=created, media=tuple(media), retweet_of=retweet_of)
+                 created_at=created, media=tuple(media), retweet_of=retweet_of,
+                 moderation=rest[0] if rest else "allow")  # entries cached before moderation: allow
 
 
 def encode_user(u: User) -> bytes:
@@ -143,6 +153,7 @@ class HotCache:
         self._fill_viewer = client.register_script(_FILL_IF_GENERATION)
         self._put_counts = client.register_script(_PUT_COUNTS_IF_NEWER)
         self._get_counts = client.register_script(_GET_COUNTS)
+        self._put_live = client.register_script(_SET_UNLESS_TOMBSTONE)
 
     # -- reads (the API) ---------------------------------------------------------------------
     async def tweets(self, ids: Iterable[int],
@@ -232,6 +243,18 @@ class HotCache:
         n = 0
         for tid in tweet_ids:
             pipe.set(tweet_key(tid), TOMBSTONE, ex=TOMBSTONE_TTL_S)
+            n += 1
+        if n:
+            await pipe.execute()
+
+    async def put_tweets(self, tweets: Iterable[Tweet]) -> None:
+        """Write through a tweet whose moderation changed (after Cassandra's write): a reader's
+        stale fill either came first and is overwritten, or finds this value (NX fails)."""
+        pipe = self.redis.pipeline(transaction=False)
+        n = 0
+        for t in tweets:
+            await self._put_live(keys=[tweet_key(t.tweet_id)], args=[encode_tweet(t), TWEET_TTL_S, TOMBSTONE],
+                                 client=pipe)
             n += 1
         if n:
             await pipe.execute()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import faust
 
-from agents import engagement, fanout, graph, notifications, trending, users
+from agents import engagement, fanout, graph, moderation, notifications, trending, users
 from agents.runtime import Runtime, redeliver
 from pipeline.events import Contracts
 from pipeline.settings import Settings
 from pipeline.topology import Topology
 
-AGENT_MODULES = {"users": users, "graph": graph, "fanout": fanout, "engagement": engagement}
+AGENT_MODULES = {"users": users, "graph": graph, "moderation": moderation, "fanout": fanout, "engagement": engagement}
 
 
 def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, Runtime]:
@@ -47,8 +47,10 @@ def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, Runtim
 
     rt = Runtime(settings=settings, topology=topology, contracts=Contracts(),
                  deadletter=raw_topic("deadletter"), retry_topic=raw_topic("retry"),
-                 # Derived events (tweet.referenced) go back into the ingest topics.
-                 derived_topics={name: raw_topic(name) for name in ("ingest.engagements", "trending.hashtags")})
+                 # Derived events: re-keyed into ingest and trending topics, verdicts and what
+                 # moderation lets through.
+                 derived_topics={name: raw_topic(name) for name in ("ingest.engagements", "trending.hashtags",
+                                                                    "verdicts", "tweets.moderated")})
     for name, spec in topology.agents.items():
         if name == "retry":
             _register_retry(app, rt, raw_topic(spec.consumes))

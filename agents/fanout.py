@@ -1,5 +1,11 @@
-"""fanout agent: ingest.tweets -> Cassandra tweets, then home timelines by the hybrid policy; replies
-and quotes also become tweet.referenced events on ingest.engagements (counted there)."""
+"""fanout agent: tweets.moderated -> home timelines by the hybrid policy; replies and quotes also
+become tweet.referenced events (counted on ingest.engagements), hashtags hashtag.observed events
+(trending.hashtags).
+
+It reads what the moderation agent lets through (agents/moderation.py), which has already stored
+the tweet: a tweet.created is a delivered tweet (allow or label, or restored by a moderator), a
+tweet.deleted any deletion, and a tweet.moderated a delivered tweet a moderator took back.
+"""
 
 from __future__ import annotations
 
@@ -14,25 +20,35 @@ from pipeline.events import Event
 from pipeline.model import Tweet
 from pipeline.topology import TopicSpec
 
+# (tweet, counts from now on?, event ms, source event id): what pipeline/engagement.py derives from.
+Change = tuple[Tweet, bool, int, int]
+
 
 def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) -> None:
     async def handle(events: Sequence[Event], _positions: Positions) -> Rejections:
         cass, _ = await rt.stores()
         tweets = [Tweet.from_event(e) for e in events if e.type == "tweet.created"]
         deleted = [(e.id_field("tweet_id"), e.actor, e.occurred_at) for e in events if e.type == "tweet.deleted"]
-        # Truth first: once the tweet is in Cassandra a rebuild finds it even if a push is lost.
-        await cass.save_tweets(tweets)
-        stored = await cass.tweet_refs(tweet_id for tweet_id, _author, _ms in deleted)
+        withheld = [e for e in events if e.type == "tweet.moderated" and not e.data["delivered"]]
+        stored = await cass.tweet_refs([t for t, _a, _ms in deleted] + [e.id_field("tweet_id") for e in withheld])
         await cass.delete_tweets(deleted)
         await rt.hot.tombstone_tweets(tweet_id for tweet_id, _author, _ms in deleted)
         await for_each(((t.author_id, t.tweet_id) for t in tweets), deliver, rt)
-        await for_each(((author, tweet_id) for tweet_id, author, _ms in deleted), withdraw, rt)
+        await for_each([(author, tweet_id) for tweet_id, author, _ms in deleted]
+                       + [(e.id_field("author_id"), e.id_field("tweet_id")) for e in withheld], withdraw, rt)
         # After delivery, which readers wait for: replies and quotes are counted by the agent owning
         # the tweet they refer to, hashtags by the trending partition owning the tag, both re-keyed
-        # as derived events (acknowledged before the batch's offsets are committed).
-        changes = ([(Tweet.from_event(e), True, e.occurred_at, e.event_id) for e in events if e.type == "tweet.created"]
-                   + [(stored[e.id_field("tweet_id")], False, e.occurred_at, e.event_id) for e in events
-                      if e.type == "tweet.deleted" and e.id_field("tweet_id") in stored])
+        # as derived events (acknowledged before the batch's offsets are committed). A tweet that
+        # was never delivered (held or blocked, then deleted) never counted, so nothing is taken back.
+        added: list[Change] = [(Tweet.from_event(e), True, e.occurred_at, e.event_id)
+                               for e in events if e.type == "tweet.created"]
+        gone: list[tuple[Event, Tweet]] = [(e, stored[e.id_field("tweet_id")]) for e in events
+                                           if e.type in ("tweet.deleted", "tweet.moderated")
+                                           and e.id_field("tweet_id") in stored]
+        # A tweet.moderated reaching here means the tweet was delivered until then; a deleted one
+        # counted only if it was delivered.
+        changes = added + [(t, False, e.occurred_at, e.event_id) for e, t in gone
+                           if e.type == "tweet.moderated" or t.delivered]
         authors = await cass.get_users({t.author_id for t, _p, _ms, _id in changes if "#" in t.text or "＃" in t.text})
         await rt.emit(references(changes)
                       + hashtag_observations(changes, {u: user.region for u, user in authors.items()}))

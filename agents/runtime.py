@@ -113,12 +113,13 @@ class Runtime:
             self.known_users.popitem(last=False)
         return known | found
 
-    async def emit(self, events: Sequence[Event]) -> None:
-        """Produce derived events to their ingest topics (by topology.yaml), waiting for every ack
-        before the batch that caused them is done: its offsets are committed only after."""
+    async def emit(self, events: Sequence[Event], to: str | None = None) -> None:
+        """Produce derived events to their topics (by topology.yaml, or `to`), waiting for every ack
+        before the batch that caused them is done: its offsets are committed only after. Records of
+        one key keep their order (one producer, sent in sequence)."""
         futures = []
         for e in events:
-            topic = self.derived_topics[self.topology.topic_for_event(e.type).name]
+            topic = self.derived_topics[to or self.topology.topic_for_event(e.type).name]
             futures.append(await topic.send(key=partition_key(e), value=encode(e)))
         for fut in futures:
             await fut
@@ -188,7 +189,7 @@ async def run_batches(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, handl
     dead-letters bad records and sends unresolved references to the retry topic (whose redelivery
     reaches every agent of the topic again). The others skip what the owner refuses.
     """
-    allowed = frozenset(spec.events)
+    allowed = spec.accepted
     tun = rt.topology.tunables
     await rt.stores()
     async for batch in stream.take_events(tun.batch_max, within=tun.batch_within_s):
@@ -201,7 +202,7 @@ async def run_batches(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, handl
                     await rt.dead_letter(ev, exc.reason, exc.detail)
         if not decoded:
             continue
-        if not owner:
+        if not owner or spec.internal:  # an internal topic's records were checked on the way in
             await _handle_guarded(rt, decoded, handle, name)
             continue
         good = await _check_references(rt, decoded)

@@ -14,12 +14,12 @@ from adapters.idempotency import IdempotencyStore
 from adapters.kafka import EventProducer
 from adapters.ratelimit import RateLimiter
 from adapters.redis_store import TimelineCache
-from api import contract, notifications, reads, writes
+from api import contract, moderation, notifications, reads, writes
 from api.auth import Authenticator
 from api.errors import ApiError, error_middleware
 from api.home import HomeTimelines
-from api.keys import (AUTH, CASSANDRA, HOME, LIMITER, OPENAPI, OPERATION, OPERATIONS, SETTINGS, TIMELINES,
-                      TOPOLOGY, USER_ID, VIEWS, WRITER)
+from api.keys import (AUTH, CASSANDRA, HOME, LIMITER, OPENAPI, OPERATION, OPERATIONS, ROLES, SETTINGS,
+                      TIMELINES, TOPOLOGY, USER_ID, VIEWS, WRITER)
 from pipeline.settings import Settings
 from pipeline.snowflake import Snowflake
 from pipeline.topology import load_topology
@@ -48,6 +48,9 @@ HANDLERS: dict[str, Handler] = {
     "notifications": notifications.notifications,
     "unreadCount": notifications.unread_count,
     "markNotificationsRead": notifications.mark_read,
+    "overrideVerdict": moderation.override_verdict,
+    "getVerdict": moderation.get_verdict,
+    "reviewQueue": moderation.review_queue,
     "registerUser": writes.register_user,
     "updateProfile": writes.update_profile,
     "postTweet": writes.post_tweet,
@@ -115,7 +118,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     auth_error: ApiError | None = None
     if op.authenticated:
         try:
-            user_id = request.app[AUTH].user_id(request)
+            user_id, request[ROLES] = request.app[AUTH].identify(request)
             request[USER_ID] = user_id
         except ApiError as exc:
             auth_error = exc

@@ -27,10 +27,15 @@ class Authenticator:
         self._secret = settings.require_jwt_secret()  # refuses to start with a weak secret
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
-        self._verified: OrderedDict[str, tuple[int, int]] = OrderedDict()  # token -> (user, exp)
+        self._verified: OrderedDict[str, tuple[int, int, frozenset[str]]] = OrderedDict()  # token -> (user, exp, roles)
 
     def user_id(self, request: web.Request) -> int:
         """The token's subject; 401 for anything short of a valid bearer token."""
+        return self.identify(request)[0]
+
+    def identify(self, request: web.Request) -> tuple[int, frozenset[str]]:
+        """The token's subject and roles (claim `roles`, a list of names such as "moderator",
+        granted by whoever issues tokens); 401 for anything short of a valid bearer token."""
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
@@ -38,10 +43,10 @@ class Authenticator:
         token = token.strip()
         hit = self._verified.get(token)
         if hit is not None:
-            user_id, exp = hit
+            user_id, exp, roles = hit
             if time.time() < exp + LEEWAY_S:
                 self._verified.move_to_end(token)
-                return user_id
+                return user_id, roles
             del self._verified[token]
         try:
             claims = jwt.decode(
@@ -53,19 +58,32 @@ class Authenticator:
         sub = claims["sub"]
         if not isinstance(sub, str) or not sub.isdigit():
             raise _unauthorized("invalid token: subject is not a user id")
-        self._verified[token] = (int(sub), int(claims["exp"]))
+        raw_roles = claims.get("roles", [])
+        if not isinstance(raw_roles, list) or not all(isinstance(r, str) for r in raw_roles):
+            raise _unauthorized("invalid token: roles is not a list of names")
+        roles = frozenset(raw_roles)
+        self._verified[token] = (int(sub), int(claims["exp"]), roles)
         if len(self._verified) > VERIFIED_CACHE:
             self._verified.popitem(last=False)
-        return int(sub)
+        return int(sub), roles
 
 
 def _unauthorized(message: str) -> ApiError:
     return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": 'Bearer realm="starling"'})
 
 
-def mint_token(settings: Settings, user_id: int, ttl_s: int = 3600, now: int | None = None) -> str:
+def require_role(roles: frozenset[str], role: str) -> None:
+    """403 unless the token carries `role`."""
+    if role not in roles:
+        raise ApiError(403, "forbidden", f"this operation needs the {role} role", field="role")
+
+
+def mint_token(settings: Settings, user_id: int, ttl_s: int = 3600, now: int | None = None,
+               roles: tuple[str, ...] = ()) -> str:
     """DEVELOPMENT ONLY (`starling token`): a token for any user id, signed with the local secret."""
     issued = int(time.time()) if now is None else now
-    claims = {"sub": str(user_id), "iat": issued, "exp": issued + ttl_s,
-              "aud": settings.jwt_audience, "iss": settings.jwt_issuer}
+    claims: dict[str, object] = {"sub": str(user_id), "iat": issued, "exp": issued + ttl_s,
+                                 "aud": settings.jwt_audience, "iss": settings.jwt_issuer}
+    if roles:
+        claims["roles"] = list(roles)
     return jwt.encode(claims, settings.require_jwt_secret(), algorithm=ALGORITHMS[0])

@@ -30,4 +30,5 @@ WRITER = web.AppKey("writer", object)  # api.writes.Writer (typed loosely to avo
 
 # Per request: the authenticated user id and the operation being served.
 USER_ID = "starling.user_id"
+ROLES = "starling.roles"  # frozenset[str]: the token's roles ("moderator")
 OPERATION = "starling.operation"

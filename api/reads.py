@@ -138,10 +138,17 @@ async def hydrate(views: CachedReads, ids: list[int]) -> list[Hydrated]:
 
 
 def allowed(rule: Callable[[Viewer, int, bool], bool], viewer: Viewer, item: Hydrated) -> bool:
+    """Whether the viewer may see the tweet (and a retweet's original): by the author rule, and
+    only if moderation delivered it, unless the viewer wrote it (docs/MODERATION.md)."""
     tweet, author, original, _counts = item
-    if not rule(viewer, tweet.author_id, _protected(author)):
+    if not rule(viewer, tweet.author_id, _protected(author)) or not _released(viewer, tweet):
         return False
-    return original is None or rule(viewer, original[0].author_id, _protected(original[1]))
+    return original is None or (rule(viewer, original[0].author_id, _protected(original[1]))
+                                and _released(viewer, original[0]))
+
+
+def _released(viewer: Viewer, tweet: Tweet) -> bool:
+    return tweet.delivered or tweet.author_id == viewer.user_id
 
 
 def render(item: Hydrated) -> dict[str, Any]:
@@ -240,6 +247,9 @@ def render_tweet(tweet: Tweet, author: User | None, counts: Counts | None = None
         out["quote_of"] = str(tweet.quote_of)
     if tweet.media:
         out["media"] = list(tweet.media)
+    out["possibly_sensitive"] = tweet.sensitive  # labelled by moderation: clients show a warning first
+    if not tweet.delivered:  # only its author sees it, with why nobody else does
+        out["withheld"] = {"action": tweet.moderation}
     return out
 
 

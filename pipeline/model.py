@@ -8,6 +8,10 @@ from typing import Any
 from pipeline.events import Event
 
 
+# The verdicts whose tweets reach timelines, counts, trends and notifications (Action.delivered).
+DELIVERED = frozenset({"allow", "label"})
+
+
 @dataclass(frozen=True, slots=True)
 class User:
     user_id: int
@@ -40,6 +44,17 @@ class Tweet:
     created_at: int  # epoch ms
     media: tuple[dict[str, str], ...] = ()
     retweet_of: int | None = None  # set on a retweet entry: the tweet it shows
+    # Its moderation verdict (pipeline/moderation.py Action codes): allow and label are delivered,
+    # hide and block are seen by nobody but the author.
+    moderation: str = "allow"
+
+    @property
+    def delivered(self) -> bool:
+        return self.moderation in DELIVERED
+
+    @property
+    def sensitive(self) -> bool:
+        return self.moderation == "label"
 
     @classmethod
     def from_event(cls, event: Event) -> Tweet:

@@ -20,7 +20,7 @@ UNKNOWN_REFERENCE = "unknown_reference"
 NOT_OWNER = "not_owner"
 
 # Derived by an agent from events already checked (docs/EVENTS.md): nothing to look up again.
-DERIVED = frozenset({"tweet.referenced", "hashtag.observed"})
+DERIVED = frozenset({"tweet.referenced", "hashtag.observed", "tweet.moderated"})
 
 # Which data field names a user that must exist, per event type.
 _USER_TARGETS = {"follow.created": "followee_id", "block.created": "blocked_id", "mute.created": "muted_id"}
@@ -30,6 +30,7 @@ _TWEET_TARGETS = {
     "tweet.deleted": ("tweet_id",),
     "like.created": ("tweet_id",),
     "retweet.created": ("tweet_id",),
+    "verdict.overridden": ("tweet_id",),
 }
 
 
@@ -96,6 +97,10 @@ def _check(e: Event, users: set[int], tweets: Mapping[int, TweetState]) -> Probl
                 return Problem(NOT_OWNER, f"tweet {e.id_field(name)} belongs to user {state.author_id}")
         elif state is None or state.deleted:
             return Problem(UNKNOWN_REFERENCE, f"{name} {e.id_field(name)} does not exist or was deleted")
+        elif e.type == "verdict.overridden" and state.author_id != e.id_field("author_id"):
+            # Keyed by author_id: a wrong one would reach a partition without the tweet's history.
+            return Problem(NOT_OWNER, f"tweet {e.id_field(name)} belongs to user {state.author_id}, "
+                                      f"not author_id {e.id_field('author_id')}")
     return None
 
 

@@ -11,6 +11,8 @@ KEY_FIELD: dict[str, str | None] = {
     "user.updated": None,
     "tweet.created": None,            # tweets by author id
     "tweet.deleted": None,
+    "verdict.overridden": "author_id",  # a moderator's override follows the author's tweets
+    "tweet.moderated": "author_id",    # verdicts: by the author, like the tweets they judge
     "like.created": "tweet_id",       # engagements by the tweet engaged with
     "like.removed": "tweet_id",
     "retweet.created": "tweet_id",

@@ -10,6 +10,7 @@ import yaml
 
 from pipeline.errors import TopologyError
 from pipeline.fanout import Policy
+from pipeline.moderation import ModerationConfig
 from pipeline.trending import TrendingConfig
 
 
@@ -21,6 +22,20 @@ class TopicSpec:
     retention_ms: int
     cleanup: str
     events: tuple[str, ...]
+    # Event types re-produced here, unchanged, by a stage between the ingest topic and its readers
+    # (tweets.moderated: what the moderation agent lets through). Their home topic stays the one
+    # listing them under `events`, where producers send them.
+    forwards: tuple[str, ...] = ()
+
+    @property
+    def accepted(self) -> frozenset[str]:
+        """Every event type a reader of this topic may meet."""
+        return frozenset(self.events) | frozenset(self.forwards)
+
+    @property
+    def internal(self) -> bool:
+        """Written only by agents, after the checks at the ingest topic: nothing to look up again."""
+        return not self.events and bool(self.forwards)
 
 
 @dataclass(frozen=True)
@@ -43,6 +58,7 @@ class Tunables:
     trending: TrendingConfig = field(default_factory=TrendingConfig)
     # How often the trending agent ranks its partitions and publishes a snapshot.
     trending_publish_s: float = 5.0
+    moderation: ModerationConfig = field(default_factory=ModerationConfig)
 
 
 @dataclass(frozen=True)
@@ -115,6 +131,10 @@ def parse_topology(raw: Any) -> Topology:
             if event_type in seen:
                 raise TopologyError(f"{event_type} is on both {seen[event_type]} and {topic.name}")
             seen[event_type] = topic.name
+    for topic in topics.values():
+        for event_type in topic.forwards:
+            if event_type not in seen:
+                raise TopologyError(f"topic {topic.name} forwards {event_type}, which no topic carries")
     t = _mapping(raw, "tunables")
     try:
         tunables = Tunables(
@@ -128,6 +148,7 @@ def parse_topology(raw: Any) -> Topology:
             fanout=_fanout(_mapping(t, "fanout")),
             trending=TrendingConfig.from_mapping(t.get("trending", {})),
             trending_publish_s=float(t.get("trending_publish_s", 5.0)),
+            moderation=ModerationConfig.from_mapping(t.get("moderation", {})),
         )
     except KeyError as exc:
         raise TopologyError(f"tunables.{exc.args[0]} is missing") from None
@@ -199,6 +220,7 @@ def _topic(name: str, spec: Any) -> TopicSpec:
             retention_ms=_positive_int(spec, "retention_ms"),
             cleanup=str(spec["cleanup"]),
             events=tuple(spec["events"]),
+            forwards=tuple(spec.get("forwards", ())),
         )
     except KeyError as exc:
         raise TopologyError(f"topic {name} lacks {exc.args[0]}") from None

@@ -33,7 +33,8 @@ TWEETS = {
     "alice": ["Hello from the demo! #starling"],
     "bob": ["Morning! Coffee first, then #kafka partitions.", "Who else is at #pycon this year?"],
     "carol": ["Cassandra 5 on JDK 17, no Docker in sight. #cassandra"],
-    "dave": ["Shipping the hybrid fan-out today @alice", "Celebrities get pulled, not pushed."],
+    "dave": ["Shipping the hybrid fan-out today @alice", "Celebrities get pulled, not pushed.",
+             "Yesterday's deploy was total crap, today's is fine."],  # labelled sensitive by moderation
     "erin": ["erin is not followed by alice: this one must not show up in her timeline"],
 }
 WAIT_S = 90
@@ -50,18 +51,23 @@ def run(settings: Settings) -> int:
     sf = Snowflake(settings.worker_id)
     now = int(time.time() * 1000)
 
-    def event(etype: str, actor: str, data: dict[str, Any]) -> Event:
-        return Event(event_id=sf.next_id(), type=etype, version=1, occurred_at=now,
+    def event(etype: str, actor: str, data: dict[str, Any], at: int = now) -> Event:
+        return Event(event_id=sf.next_id(), type=etype, version=1, occurred_at=at,
                      actor=ids[actor], data=data)
 
-    setup = [event("user.registered", h, {"handle": h, "display_name": h.title(), "bio": f"I am {h}."})
-             for h in HANDLES]
+    # Registered at the users' fixed instant: established accounts (moderation's new-account signal
+    # stays quiet), the same on every run.
+    setup = [event("user.registered", h, {"handle": h, "display_name": h.title(), "bio": f"I am {h}."},
+                   at=DEMO_USERS_MS) for h in HANDLES]
     setup += [event("follow.created", h, {"followee_id": str(ids[f])}) for h, fs in FOLLOWS.items() for f in fs]
     produce_sync(settings, topology, setup)
     print(f"demo: produced {len(setup)} user and follow events", file=sys.stderr)
     asyncio.run(_wait_for_follows(settings, ids))
 
-    tweets = [event("tweet.created", h, {"tweet_id": str(sf.next_id()), "text": text})
+    # Each run's tweets are new text (the time of day): a second run's copies would be held as
+    # repeated text by moderation's spam signals, as they should be.
+    stamp = time.strftime("%H:%M:%S")
+    tweets = [event("tweet.created", h, {"tweet_id": str(sf.next_id()), "text": f"{text} [{stamp}]"})
               for h, texts in TWEETS.items() for text in texts]
     produce_sync(settings, topology, tweets)
     print(f"demo: produced {len(tweets)} tweets", file=sys.stderr)
@@ -78,6 +84,8 @@ def run(settings: Settings) -> int:
     seen = _wait_for_timeline(url, token, expected)
     print(f"demo: alice's home timeline shows all {len(expected)} tweets from the accounts she follows "
           f"({len(seen)} entries in total)", file=sys.stderr)
+    sensitive = [t["text"] for t in seen.values() if t.get("possibly_sensitive")]
+    print(f"demo: moderation labelled {len(sensitive)} of them sensitive: {sensitive[:1]}", file=sys.stderr)
     likers = _wait_for(f"{base}/v1/notifications", token,
                        lambda body: next((g["actor_count"] for g in body["data"] if g["kind"] == "like"), 0) >= 3)
     print(f"demo: alice's notifications: {', '.join(sorted({g['kind'] for g in likers['data']}))} "
@@ -88,6 +96,7 @@ Starling is running.
   alice's id:      {ids['alice']}
   Try:             curl -s -H "Authorization: Bearer {token}" {url}
   Notifications:   curl -s -H "Authorization: Bearer {token}" {base}/v1/notifications
+  Verdicts:        kcat -C -b {settings.kafka_bootstrap} -t {settings.topic("verdicts")} -o beginning -e
   Trends:          curl -s -H "Authorization: Bearer {token}" "{base}/v1/trends?window=5m"
                    (empty while warming up: a window's length plus 10 minutes after the worker starts)
   Another user:    TOKEN=$(.venv/bin/starling token {ids['bob']})   # DEVELOPMENT tokens only
@@ -127,16 +136,16 @@ def _wait_for(url: str, token: str, done: Any) -> dict[str, Any]:
         time.sleep(0.3)
 
 
-def _wait_for_timeline(url: str, token: str, expected: set[str]) -> list[str]:
+def _wait_for_timeline(url: str, token: str, expected: set[str]) -> dict[str, dict[str, Any]]:
     deadline = time.monotonic() + WAIT_S
     while True:
         req = urllib.request.Request(f"{url}?limit=100", headers={"Authorization": f"Bearer {token}"})
         with urllib.request.urlopen(req, timeout=10) as resp:
             body = json.load(resp)
-        seen = [t["id_str"] for t in body["data"]]
-        if expected <= set(seen):
+        seen = {t["id_str"]: t for t in body["data"]}
+        if expected <= seen.keys():
             return seen
         if time.monotonic() > deadline:
-            raise SystemExit(f"demo: {len(expected - set(seen))} tweets missing from the home timeline "
+            raise SystemExit(f"demo: {len(expected - seen.keys())} tweets missing from the home timeline "
                              f"after {WAIT_S}s; see `starling stack logs worker`")
         time.sleep(0.3)

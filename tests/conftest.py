@@ -48,6 +48,11 @@ def test_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         bucket_s=1, warmup_s=0, detail_s=600, summary_s=600,
         windows={"30s": {"length_s": 30, "baseline_s": 600, "recent_s": 120, "half_life_s": 30}})
     topology["tunables"]["trending_publish_s"] = 1
+    # Operator policy for the moderation tests (tests/e2e/test_moderation.py); the tuned model
+    # thresholds and spam signals stay as configured.
+    topology["tunables"]["moderation"].update(
+        blocked_terms=["forbiddenword", "buy followers"], blocked_domains=["spam.example"],
+        sensitive_terms=["spoilers"])
     (state / "topology.yaml").write_text(yaml.safe_dump(topology))
     return {
         **os.environ,

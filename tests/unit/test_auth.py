@@ -31,6 +31,20 @@ def test_valid_token_names_its_subject():
     assert Authenticator(S).user_id(_req(f"Bearer {mint_token(S, 42)}")) == 42
 
 
+def test_roles_come_from_the_roles_claim():
+    auth = Authenticator(S)
+    assert auth.identify(_req(f"Bearer {mint_token(S, 7, roles=('moderator',))}")) == (7, frozenset({"moderator"}))
+    assert auth.identify(_req(f"Bearer {mint_token(S, 8)}")) == (8, frozenset())
+    token = mint_token(S, 7, roles=("moderator",))
+    assert auth.identify(_req(f"Bearer {token}"))[1] == {"moderator"}, "remembered tokens keep their roles"
+
+
+def test_roles_that_are_not_a_list_of_names_are_401():
+    with pytest.raises(ApiError) as err:
+        Authenticator(S).identify(_req(f"Bearer {_token(roles='moderator')}"))
+    assert err.value.status == 401
+
+
 @pytest.mark.parametrize("header", [
     None, "Basic abc", "Bearer ", "Bearer not.a.token",
     f"Bearer {_token(exp=int(time.time()) - 3600)}",           # expired
@@ -71,7 +85,7 @@ def test_a_remembered_token_is_verified_again_once_its_exp_passed(monkeypatch):
     assert auth.user_id(_req(f"Bearer {token}")) == 42
     assert auth.user_id(_req(f"Bearer {token}")) == 42
     assert len(calls) == 1, "the second use is served from the cache"
-    auth._verified[token] = (42, int(time.time()) - 3600)  # as if its exp had passed
+    auth._verified[token] = (42, int(time.time()) - 3600, frozenset())  # as if its exp had passed
     assert auth.user_id(_req(f"Bearer {token}")) == 42
     assert len(calls) == 2, "an expired entry is never served"
 

@@ -31,6 +31,31 @@ def test_event_type_on_two_topics_is_refused():
         parse_topology(raw)
 
 
+def test_forwarded_types_are_accepted_without_moving_their_home_topic():
+    topo = parse_topology(copy.deepcopy(RAW))
+    moderated = topo.topics["tweets.moderated"]
+    assert moderated.internal and not topo.topics["ingest.tweets"].internal
+    assert {"tweet.created", "tweet.deleted", "tweet.moderated"} == moderated.accepted
+    assert topo.topic_for_event("tweet.created").name == "ingest.tweets", "producers still send to ingest"
+    assert topo.topic_for_event("tweet.moderated").name == "verdicts"
+    assert topo.agents["fanout"].consumes == "tweets.moderated", "fan-out reads only what moderation let through"
+    assert topo.agents["moderation"].consumes == "ingest.tweets"
+
+
+def test_forwarding_an_unknown_type_is_refused():
+    raw = copy.deepcopy(RAW)
+    raw["topics"]["tweets.moderated"]["forwards"].append("tweet.liked")
+    with pytest.raises(TopologyError, match="tweet.liked"):
+        parse_topology(raw)
+
+
+def test_moderation_tunables_are_checked_with_their_key():
+    raw = copy.deepcopy(RAW)
+    raw["tunables"]["moderation"]["label_at"] = 1.5
+    with pytest.raises(ValueError, match="tunables.moderation.label_at"):
+        parse_topology(raw)
+
+
 def test_agent_on_unknown_topic_is_refused():
     raw = copy.deepcopy(RAW)
     raw["agents"]["fanout"]["consumes"] = "nope"

@@ -1,0 +1,163 @@
+"""moderation agent: ingest.tweets -> one verdict per tweet -> Cassandra and the verdicts topic;
+delivered tweets, deletions and verdict changes -> tweets.moderated, which fan-out and
+notifications read (DESIGN.md decision 11: a tweet is delivered only after its verdict).
+
+Per batch, in partition order (ingest.tweets is keyed by author, so an author's tweets and the
+overrides of their verdicts arrive in order on one partition):
+
+1. tweet.created: scored in one text-model call (pipeline/moderation.py), judged against its
+   author's history; the tweet is stored with its action, then the verdict, the author's history
+   row and (hide) the review queue. Forwarded only when delivered (allow, label).
+2. verdict.overridden: a moderator's action replaces the verdict (written at the override's time,
+   so a replayed model verdict never wins); the author's strikes follow it. A tweet becoming
+   deliverable is forwarded as a tweet.created, one stopping being deliverable as the
+   tweet.moderated event; between allow and label only the stored tweet changes.
+3. tweet.deleted: forwarded (fan-out deletes it and takes back what it counted for).
+
+Author histories live in memory for the authors of this worker's partitions and are reloaded from
+Cassandra (moderation_by_author) on a miss; a rebalance forgets them all, since another worker may
+have judged those authors' tweets meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import faust
+
+from agents.runtime import Positions, Rejections, Runtime, run_batches
+from pipeline.events import Event
+from pipeline.model import Tweet
+from pipeline.moderation import Action, AuthorHistory, Moderator, Post, TextModel
+from pipeline.topology import TopicSpec
+from pipeline.verdicts import VerdictRecord, created_event, history_from_rows
+
+log = logging.getLogger("starling.moderation")
+
+VERDICTS = "verdicts"
+FORWARD = "tweets.moderated"
+
+
+class Histories:
+    """The author histories of one worker: an LRU in front of Cassandra, forgotten on rebalance."""
+
+    def __init__(self, max_authors: int, history_max: int) -> None:
+        self.max_authors = max_authors
+        self.history_max = history_max
+        self.epoch = 0
+        self._by_author: OrderedDict[int, AuthorHistory] = OrderedDict()
+
+    def forget(self) -> None:
+        self._by_author.clear()
+        self.epoch += 1  # a batch in flight during a rebalance keeps its results to itself
+
+    async def load(self, rt: Runtime, authors: set[int]) -> dict[int, AuthorHistory]:
+        cass, _ = await rt.stores()
+        out = {a: self._by_author[a] for a in authors if a in self._by_author}
+        missing = sorted(authors - out.keys())
+        # Posts and strikes each keep history_max; twice that many rows covers both in practice.
+        rows = await asyncio.gather(*(cass.moderation_history_rows(a, 2 * self.history_max) for a in missing))
+        out.update({a: history_from_rows(r, self.history_max) for a, r in zip(missing, rows)})
+        return out
+
+    def keep(self, histories: dict[int, AuthorHistory], epoch: int) -> None:
+        if epoch != self.epoch:
+            return
+        for author, history in histories.items():
+            self._by_author[author] = history
+            self._by_author.move_to_end(author)
+        while len(self._by_author) > self.max_authors:
+            self._by_author.popitem(last=False)
+
+
+def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) -> None:
+    config = rt.topology.tunables.moderation
+    histories = Histories(config.max_authors, config.history_max)
+    judge: dict[str, Moderator] = {}
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(_sender: Any, *_args: Any, **_kwargs: Any) -> None:
+        histories.forget()
+
+    async def handle(events: Sequence[Event], _positions: Positions) -> Rejections:
+        cass, _ = await rt.stores()
+        moderator = judge["moderator"]
+        epoch = histories.epoch
+        created = [e for e in events if e.type == "tweet.created"]
+        overrides = [e for e in events if e.type == "verdict.overridden"]
+        authors = {e.actor for e in created} | {e.id_field("author_id") for e in overrides}
+        history = await histories.load(rt, authors)
+        users = await rt.hot.users({e.actor for e in created}, cass.get_users)
+        created_ids = {e.id_field("tweet_id") for e in created}
+        known = await cass.tweet_refs({e.id_field("tweet_id") for e in overrides} - created_ids)
+        scores = iter(moderator.model.score_batch([e.data["text"] for e in created]) if created else [])
+
+        tweets: dict[int, Tweet] = {}
+        judged: list[tuple[VerdictRecord, str]] = []
+        overridden: list[VerdictRecord] = []
+        published: list[Event] = []  # to the verdicts topic
+        forwarded: list[Event] = []  # to tweets.moderated, in partition order
+        for e in events:
+            if e.type == "tweet.created":
+                tweet = Tweet.from_event(e)
+                user = users.get(tweet.author_id)
+                post = Post(tweet.tweet_id, tweet.author_id, tweet.text, tweet.created_at,
+                            user.created_at if user is not None else None)
+                verdict, history[tweet.author_id] = moderator.assess(post, next(scores), history[tweet.author_id])
+                record = VerdictRecord.of_model(verdict, tweet.created_at)
+                tweets[tweet.tweet_id] = replace(tweet, moderation=verdict.action.code)
+                judged.append((record, _fingerprint(history[tweet.author_id], tweet.tweet_id)))
+                published.append(record.event(e.event_id))
+                if record.delivered:
+                    forwarded.append(e)
+            elif e.type == "verdict.overridden":
+                tweet_id = e.id_field("tweet_id")
+                stored = tweets.get(tweet_id) or known.get(tweet_id)
+                if stored is None:  # the reference check saw it; a row lost since is not ours to invent
+                    log.warning("override of tweet %d: tweet not found, ignored", tweet_id)
+                    continue
+                previous = Action.parse(stored.moderation)
+                record = VerdictRecord.of_override(e, previous, stored.created_at)
+                tweets[tweet_id] = replace(stored, moderation=record.action.code)
+                author = record.author_id
+                history[author] = history[author].overridden(tweet_id, stored.created_at, record.action, config)
+                overridden.append(record)
+                published.append(record.event(e.event_id))
+                if record.delivered and not previous.delivered:
+                    # Delivered from now on: at the override's time, so that counts take it back in.
+                    forwarded.append(created_event(replace(stored, created_at=record.decided_at), e.event_id))
+                elif previous.delivered and not record.delivered:
+                    forwarded.append(published[-1])
+            else:
+                forwarded.append(e)  # tweet.deleted
+
+        # Truth first: the tweet with its action, then its verdict; then the caches and topics.
+        await cass.save_tweets(tweets[e.id_field("tweet_id")] for e in created)
+        await cass.save_model_verdicts(judged)
+        for record in overridden:  # in order: two overrides of one tweet in a batch end as the last says
+            await cass.save_override(record)
+        await rt.hot.put_tweets(tweets[r.tweet_id] for r in overridden)
+        await rt.emit(published, to=VERDICTS)
+        await rt.emit(forwarded, to=FORWARD)
+        histories.keep(history, epoch)
+        return []
+
+    @app.agent(topic, name="moderation")
+    async def moderation_agent(stream: faust.StreamT) -> None:
+        if "moderator" not in judge:
+            # ~2 s and ~130 MB: read once per worker, off the event loop (heartbeats keep going).
+            model = await asyncio.to_thread(TextModel.packaged)
+            judge["moderator"] = Moderator(config, model)
+        await run_batches(rt, stream, spec, handle, "moderation")
+
+
+def _fingerprint(history: AuthorHistory, tweet_id: int) -> str:
+    for posted_id, _at, fp in reversed(history.posts):
+        if posted_id == tweet_id:
+            return fp
+    return ""
