@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -364,21 +364,34 @@ class CassandraStore:
         return await cql.execute(self.session, self._stmts["trend_history"], (region, window, _dt(day_ms).date(), limit))
 
     # -- moderation ----------------------------------------------------------------------------
-    async def save_model_verdicts(self, judged: Iterable[tuple[VerdictRecord, str]]) -> None:
-        """The model's verdicts with each tweet's fingerprint: the verdict row, the author's
-        history row, and the review queue for hide. Written at the tweet's time, so a later
-        override (written at its own time) stays in force when these are replayed."""
-        rows = list(judged)
-        await cql.execute_many(self.session, self._stmts["insert_verdict"], [
-            (v.tweet_id, v.author_id, v.action.code, v.source, list(v.reasons),
-             {k: float(x) for k, x in v.scores.items()}, list(v.evidence), _dt(v.decided_at), v.action.code,
-             write_ts_us(v.decided_at)) for v, _fp in rows])
-        await cql.execute_by_partition(self.session, self._stmts["insert_moderation_by_author"], [
-            (v.author_id, v.tweet_id, _dt(v.decided_at), fp or None, v.action.code, write_ts_us(v.decided_at))
-            for v, fp in rows])
-        await cql.execute_many(self.session, self._stmts["enqueue_review"], [
-            (REVIEW_QUEUE, v.tweet_id, v.author_id, list(v.reasons), write_ts_us(v.decided_at))
-            for v, _fp in rows if v.action is Action.HIDE])
+    async def save_judged(self, judged: Iterable[tuple[Tweet, VerdictRecord, str]]) -> None:
+        """New tweets with the model's verdicts (tweet, verdict, fingerprint): the tweet row with its
+        action and its author index and reply index, the verdict row, the author's history row,
+        and the review queue for hide. Written at the tweet's time, so a later override (written
+        at its own time) stays in force when these are replayed. A tweet's row and its verdict
+        travel in one batch, and so do an author's index and history rows."""
+        items: list[tuple[Any, Any, Sequence[Any]]] = []
+        s = self._stmts
+        for t, v, fp in judged:
+            ts = write_ts_us(t.created_at)
+            items += [
+                (("tweet", t.tweet_id), s["insert_tweet"],
+                 (t.tweet_id, t.author_id, t.text, t.reply_to, t.quote_of, t.retweet_of, _dt(t.created_at),
+                  orjson.dumps(t.media).decode() if t.media else None, v.action.code, ts)),
+                (("tweet", t.tweet_id), s["insert_verdict"],
+                 (v.tweet_id, v.author_id, v.action.code, v.source, list(v.reasons),
+                  {k: float(x) for k, x in v.scores.items()}, list(v.evidence), _dt(v.decided_at), v.action.code,
+                  write_ts_us(v.decided_at))),
+                (("author", t.author_id), s["insert_by_author"], (t.author_id, t.tweet_id, ts)),
+                (("author", t.author_id), s["insert_moderation_by_author"],
+                 (v.author_id, v.tweet_id, _dt(v.decided_at), fp or None, v.action.code, write_ts_us(v.decided_at))),
+            ]
+            if t.reply_to is not None:
+                items.append((("replies", t.reply_to), s["insert_reply"], (t.reply_to, t.tweet_id, ts)))
+            if v.action is Action.HIDE:
+                items.append((("review", t.tweet_id), s["enqueue_review"],
+                              (REVIEW_QUEUE, v.tweet_id, v.author_id, list(v.reasons), write_ts_us(v.decided_at))))
+        await cql.execute_grouped(self.session, items)
 
     async def save_override(self, v: VerdictRecord) -> None:
         """A moderator's verdict: the verdict row (the model's first verdict stays in model_action),

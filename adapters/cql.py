@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Hashable, Sequence
 from typing import Any
 
 from cassandra import ConsistencyLevel
@@ -86,20 +86,29 @@ async def execute_by_partition(session: Session, stmt: PreparedStatement, params
                                concurrency: int = 64, key_index: int = 0) -> None:
     """Like execute_many, grouping rows whose partition key (parameter `key_index`) is equal into
     single-partition UNLOGGED batches (each statement keeps its own USING TIMESTAMP)."""
-    groups: dict[Any, list[Sequence[Any]]] = {}
-    for p in params:
-        groups.setdefault(p[key_index], []).append(p)
+    await execute_grouped(session, [(p[key_index], stmt, p) for p in params], concurrency)
+
+
+async def execute_grouped(session: Session, items: Sequence[tuple[Hashable, PreparedStatement, Sequence[Any]]],
+                          concurrency: int = 64) -> None:
+    """Run (group, statement, parameters) items, those of one group in UNLOGGED batches. A group is
+    one partition key value, possibly of several tables (a tweet's row and its verdict): the same
+    replica applies them, and the driver handles one request instead of several, which is most of
+    its cost per statement (bench/moderation_pipeline.py)."""
+    groups: dict[Hashable, list[tuple[PreparedStatement, Sequence[Any]]]] = {}
+    for key, stmt, params in items:
+        groups.setdefault(key, []).append((stmt, params))
     requests: list[Any] = []
     for rows in groups.values():
         for i in range(0, len(rows), PARTITION_BATCH_MAX):
             chunk = rows[i:i + PARTITION_BATCH_MAX]
             if len(chunk) == 1:
-                requests.append(stmt.bind(chunk[0]))
+                requests.append(chunk[0][0].bind(chunk[0][1]))
                 continue
             batch = BatchStatement(batch_type=BatchType.UNLOGGED)
-            batch.is_idempotent = stmt.is_idempotent
-            for row in chunk:
-                batch.add(stmt, row)
+            batch.is_idempotent = all(stmt.is_idempotent for stmt, _ in chunk)
+            for stmt, params in chunk:
+                batch.add(stmt, params)
             requests.append(batch)
     sem = asyncio.Semaphore(concurrency)
 

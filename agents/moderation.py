@@ -98,7 +98,7 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         scores = iter(moderator.model.score_batch([e.data["text"] for e in created]) if created else [])
 
         tweets: dict[int, Tweet] = {}
-        judged: list[tuple[VerdictRecord, str]] = []
+        judged: list[tuple[Tweet, VerdictRecord, str]] = []
         overridden: list[VerdictRecord] = []
         published: list[Event] = []  # to the verdicts topic
         forwarded: list[Event] = []  # to tweets.moderated, in partition order
@@ -111,7 +111,7 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
                 verdict, history[tweet.author_id] = moderator.assess(post, next(scores), history[tweet.author_id])
                 record = VerdictRecord.of_model(verdict, tweet.created_at)
                 tweets[tweet.tweet_id] = replace(tweet, moderation=verdict.action.code)
-                judged.append((record, _fingerprint(history[tweet.author_id], tweet.tweet_id)))
+                judged.append((tweets[tweet.tweet_id], record, _fingerprint(history[tweet.author_id], tweet.tweet_id)))
                 published.append(record.event(e.event_id))
                 if record.delivered:
                     forwarded.append(e)
@@ -136,9 +136,8 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
             else:
                 forwarded.append(e)  # tweet.deleted
 
-        # Truth first: the tweet with its action, then its verdict; then the caches and topics.
-        await cass.save_tweets(tweets[e.id_field("tweet_id")] for e in created)
-        await cass.save_model_verdicts(judged)
+        # Truth first (the tweets with their actions and verdicts), then the caches and topics.
+        await cass.save_judged(judged)
         for record in overridden:  # in order: two overrides of one tweet in a batch end as the last says
             await cass.save_override(record)
         await rt.hot.put_tweets(tweets[r.tweet_id] for r in overridden)
