@@ -1,6 +1,6 @@
 """Trending through the running pipeline: a burst by many accounts trends in the API and on the
 `trends` topic within seconds; the same tag pushed by three accounts does not; deleted tweets stop
-counting. (Test topology: 1 s buckets, a 30 s window, published every second; tests/conftest.py.)"""
+counting, and so do tweets a moderator blocks. (Test topology: 1 s buckets, a 30 s window, published every second; tests/conftest.py.)"""
 
 import secrets
 
@@ -70,3 +70,12 @@ async def test_a_burst_trends_spam_does_not_and_deletes_uncount(running, produce
 
     await eventually(lambda: get(http, running, reader, "/v1/trends", window=WINDOW),
                      lambda r: count(r) == BURST_AUTHORS - 1, timeout_s=20, what="the deleted tweet uncounted")
+
+    # A moderator blocking a delivered tweet takes it out of the trend as well (docs/MODERATION.md).
+    _author, blocked = burst_tweets[1]
+    token = mint_token(running, reader, roles=("moderator",))
+    async with http.post(f"/v1/moderation/tweets/{blocked}/verdict", json={"action": "block"},
+                         headers={"Authorization": f"Bearer {token}"}) as r:
+        assert r.status == 202, await r.text()
+    await eventually(lambda: get(http, running, reader, "/v1/trends", window=WINDOW),
+                     lambda r: count(r) == BURST_AUTHORS - 2, timeout_s=20, what="the blocked tweet uncounted")
