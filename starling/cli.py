@@ -67,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     token = sub.add_parser("token", help="DEVELOPMENT ONLY: mint a bearer token for a user id")
     token.add_argument("user_id")
     token.add_argument("--ttl", type=int, default=3600, help="seconds until the token expires")
+    token.add_argument("--role", action="append", default=[], help="a role claim, e.g. moderator (repeatable)")
     token.set_defaults(func=_token)
     return p
 
@@ -173,7 +174,7 @@ def _dlq(args: argparse.Namespace, settings: Settings) -> int:
 def _token(args: argparse.Namespace, settings: Settings) -> int:
     from api.auth import mint_token
 
-    print(mint_token(local_settings(settings), int(args.user_id), ttl_s=args.ttl))
+    print(mint_token(local_settings(settings), int(args.user_id), ttl_s=args.ttl, roles=tuple(args.role)))
     return 0
 
 
