@@ -27,7 +27,7 @@ SHOWN_ACTORS = 3
 @dataclass(frozen=True, slots=True)
 class Notification:
     user_id: int              # the recipient
-    notification_id: int      # the id of the event that caused it (of a new tweet: the tweet's id)
+    notification_id: int      # the id of the event that caused it
     kind: str                 # mention | reply | quote | like | retweet | follow
     actor_id: int
     tweet_id: int | None      # the tweet it is about (liked, retweeted; the reply, quote or mention)
@@ -69,11 +69,7 @@ def for_event(e: Event, tweet_authors: Mapping[int, int], handle_owners: Mapping
             return
         if any(n.user_id == recipient for n in out):
             return  # one notification per recipient per event: a reply that mentions its parent's author
-        out.append(Notification(recipient, cause, kind, e.actor, tweet_id, group_key(kind, tweet_id)))
-
-    # A tweet's notifications are the tweet's, whichever event delivers it: its creation, or a
-    # moderator's restoring it after a withdrawal (agents/moderation.py) rewrites the same rows.
-    cause = e.id_field("tweet_id") if e.type == "tweet.created" else e.event_id
+        out.append(Notification(recipient, e.event_id, kind, e.actor, tweet_id, group_key(kind, tweet_id)))
 
     if e.type == "tweet.created":
         tweet_id = e.id_field("tweet_id")
