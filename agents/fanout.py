@@ -40,8 +40,8 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         # the tweet they refer to, hashtags by the trending partition owning the tag, both re-keyed
         # as derived events (acknowledged before the batch's offsets are committed). A tweet that
         # was never delivered (held or blocked, then deleted) never counted, so nothing is taken back.
-        added: list[Change] = [(Tweet.from_event(e), True, e.occurred_at, e.event_id)
-                               for e in events if e.type == "tweet.created"]
+        added: list[Change] = [(t, True, t.created_at, e.event_id)
+                               for t, e in zip(tweets, (e for e in events if e.type == "tweet.created"))]
         gone: list[tuple[Event, Tweet]] = [(e, stored[e.id_field("tweet_id")]) for e in events
                                            if e.type in ("tweet.deleted", "tweet.moderated")
                                            and e.id_field("tweet_id") in stored]
