@@ -113,7 +113,9 @@ def wait_ready(services: list[Service], out: TextIO, t0: float | None = None) ->
                     details[svc.name] = detail
                     continue
                 pid = process.read_pid(svc.pid_file)
-                if pid is None or not process.is_running(pid, svc.marker):
+                # Alive is enough while starting (the launcher wrote this pid a moment ago): Redis
+                # rewrites its process title, and its command line can lack the marker for an instant.
+                if pid is None or not process.alive(pid):
                     if pid is not None:
                         process.reap(pid)
                     raise StackError(

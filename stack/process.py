@@ -18,6 +18,15 @@ def read_pid(pid_file: Path) -> int | None:
         return None
 
 
+def alive(pid: int) -> bool:
+    """True when `pid` is a live (not zombie) process, whatever its command line says."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except (OSError, IndexError):
+        return False
+
+
 def is_running(pid: int, marker: str) -> bool:
     """True when `pid` is a live (not zombie) process whose command line contains `marker`.
 
