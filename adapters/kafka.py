@@ -9,7 +9,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from pipeline.events import Event, encode
-from pipeline.routing import partition_key, topic_of
+from pipeline.routing import explicit_partition, partition_key, topic_of
 from pipeline.settings import Settings
 from pipeline.topology import Topology
 
@@ -52,10 +52,12 @@ class EventProducer:
 
     async def send_event(self, event: Event, timeout_s: float | None = None) -> tuple[int, int]:
         topic = self._settings.topic(topic_of(self._topology, event))
-        return await self.send(topic, partition_key(event), encode(event), timeout_s=timeout_s)
+        return await self.send(topic, partition_key(event), encode(event), timeout_s=timeout_s,
+                               partition=explicit_partition(event))
 
     async def send(self, topic: str, key: bytes | None, value: bytes | None,
-                   headers: list[tuple[str, bytes]] | None = None, timeout_s: float | None = None) -> tuple[int, int]:
+                   headers: list[tuple[str, bytes]] | None = None, timeout_s: float | None = None,
+                   partition: int | None = None) -> tuple[int, int]:
         """(partition, offset) once acknowledged; KafkaException, BufferError or TimeoutError if not."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[tuple[int, int]] = loop.create_future()
@@ -66,7 +68,8 @@ class EventProducer:
             else:
                 _succeed(fut, (msg.partition(), msg.offset()))
 
-        self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=delivered)
+        where = {} if partition is None else {"partition": partition}  # else: the key's partition
+        self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=delivered, **where)
         self._producer.poll(0)  # serves deliveries of earlier sends: free under load
         self._inflight += 1
         self._start_pump()
@@ -116,7 +119,9 @@ def produce_sync(settings: Settings, topology: Topology, events: Iterable[Event]
     count = 0
     for event in events:
         topic = settings.topic(topic_of(topology, event))
+        partition = explicit_partition(event)
         producer.produce(topic, value=encode(event), key=partition_key(event),
+                         **({} if partition is None else {"partition": partition}),
                          on_delivery=lambda err, _msg: errors.append(err) if err else None)
         producer.poll(0)
         count += 1

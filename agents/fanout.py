@@ -1,6 +1,6 @@
 """fanout agent: tweets.moderated -> home timelines by the hybrid policy; replies and quotes also
-become tweet.referenced events (counted on ingest.engagements), hashtags hashtag.observed events
-(trending.hashtags).
+become tweet.referenced events (counted on ingest.engagements), hashtags hashtags.observed records
+(trending.hashtags), packed per partition: one record per partition and batch.
 
 It reads what the moderation agent lets through (agents/moderation.py), which has already stored
 the tweet: a tweet.created is a delivered tweet (allow or label, or restored by a moderator), a
@@ -15,7 +15,7 @@ import faust
 
 from agents.delivery import deliver, for_each, withdraw
 from agents.runtime import Positions, Rejections, Runtime, run_batches
-from pipeline.engagement import hashtag_observations, references
+from pipeline.engagement import hashtag_observations, pack_observations, references
 from pipeline.events import Event
 from pipeline.model import Tweet
 from pipeline.topology import TopicSpec
@@ -25,6 +25,7 @@ Change = tuple[Tweet, bool, int, int]
 
 
 def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) -> None:
+    trending_partitions = rt.topology.topic_for_event("hashtags.observed").partitions
     async def handle(events: Sequence[Event], _positions: Positions) -> Rejections:
         cass, _ = await rt.stores()
         tweets = [Tweet.from_event(e) for e in events if e.type == "tweet.created"]
@@ -50,8 +51,8 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         changes = added + [(t, False, e.occurred_at, e.event_id) for e, t in gone
                            if e.type == "tweet.moderated" or t.delivered]
         authors = await cass.get_users({t.author_id for t, _p, _ms, _id in changes if "#" in t.text or "＃" in t.text})
-        await rt.emit(references(changes)
-                      + hashtag_observations(changes, {u: user.region for u, user in authors.items()}))
+        observed = hashtag_observations(changes, {u: user.region for u, user in authors.items()})
+        await rt.emit(references(changes) + pack_observations(observed, trending_partitions))
         return []
 
     @app.agent(topic, name="fanout")

@@ -29,7 +29,7 @@ from pipeline import references
 from pipeline.errors import InvalidEvent
 from pipeline.references import Problem
 from pipeline.events import Contracts, Event, encode
-from pipeline.routing import partition_key
+from pipeline.routing import explicit_partition, partition_key
 from pipeline.settings import Settings
 from pipeline.topology import TopicSpec, Topology
 
@@ -120,7 +120,7 @@ class Runtime:
         futures = []
         for e in events:
             topic = self.derived_topics[to or self.topology.topic_for_event(e.type).name]
-            futures.append(await topic.send(key=partition_key(e), value=encode(e)))
+            futures.append(await topic.send(key=partition_key(e), value=encode(e), partition=explicit_partition(e)))
         for fut in futures:
             await fut
 

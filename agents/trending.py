@@ -1,4 +1,4 @@
-"""trending agent: trending.hashtags (re-keyed by tag) -> one tracker per partition -> ranked
+"""trending agent: trending.hashtags (hashtags packed per partition of their tag) -> one tracker per partition -> ranked
 snapshots in Redis, on the `trends` topic and in Cassandra's trend history.
 
 Every observation of a tag meets on one partition, so each partition's tracker (pipeline/trending.py)
@@ -62,6 +62,25 @@ def merge(partials: Sequence[dict[str, list[dict[str, Any]]]], k: int) -> dict[s
     return {key: sorted(ts, key=lambda t: (-t["score"], t["tag"]))[:k] for key, ts in out.items()}
 
 
+def apply(tr: TrendingTracker, e: Event) -> int:
+    """Count (or take back) what one record of trending.hashtags observed; returns how many
+    observations it held. Records of the retired one-hashtag type are still read."""
+    if e.type == "hashtags.observed":
+        observations = e.data["observations"]
+        observe, remove = tr.observe, tr.remove
+        for o in observations:
+            (observe if o["present"] else remove)(o["tag"], o.get("region"), int(o["author_id"]),
+                                                  int(o["tweet_id"]), o["at"] / 1000)
+        return len(observations)
+    d = e.data
+    args = (d["tag"], d.get("region"), e.actor, int(d["tweet_id"]), e.occurred_at / 1000)
+    if d["present"]:
+        tr.observe(*args)
+    else:
+        tr.remove(*args)
+    return 1
+
+
 def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec, trends_topic: faust.TopicT) -> None:
     config = rt.topology.tunables.trending
     every_s = rt.topology.tunables.trending_publish_s
@@ -89,13 +108,7 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec, 
 
     async def handle(events: Sequence[Event], positions: Positions) -> Rejections:
         for e, (partition, _offset) in zip(events, positions):
-            tr = await tracker(partition)
-            d = e.data
-            args = (d["tag"], d.get("region"), e.actor, int(d["tweet_id"]), e.occurred_at / 1000)
-            if d["present"]:
-                tr.observe(*args)
-            else:
-                tr.remove(*args)
+            apply(await tracker(partition), e)
         return []
 
     @app.agent(topic, name="trending")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from pipeline.counts import FactChange
 from pipeline.entities import extract
 from pipeline.events import Event
 from pipeline.model import Tweet
+from pipeline.routing import partition_for
 
 
 def like_facts(events: Iterable[Event]) -> list[tuple[int, int, bool, int]]:
@@ -64,18 +66,51 @@ def references(changes: Iterable[tuple[Tweet, bool, int, int]]) -> list[Event]:
 
 
 def hashtag_observations(changes: Iterable[tuple[Tweet, bool, int, int]],
-                         regions: Mapping[int, str | None]) -> list[Event]:
-    """The hashtag.observed events (trending) implied by delivered or deleted tweets, given as
-    (tweet with its text, delivered? (False: deleted), event ms, source event id), each hashtag
-    once per tweet, keyed by its counting key; `regions` maps authors to their region."""
-    out: list[Event] = []
+                         regions: Mapping[int, str | None]) -> list[tuple[int, dict[str, Any]]]:
+    """What trending counts of delivered or deleted tweets, given as (tweet with its text,
+    delivered? (False: deleted), event ms, source event id): each hashtag once per tweet, by its
+    counting key, with the tweet's time and its author's region (`regions` maps authors to it),
+    each with its source event id."""
+    out: list[tuple[int, dict[str, Any]]] = []
     for t, present, _ms, source_id in changes:
         if t.retweet_of is not None or not t.text:
             continue
         region = regions.get(t.author_id)
         for key in dict.fromkeys(h.key for h in extract(t.text).hashtags):
-            data: dict[str, object] = {"tag": key, "tweet_id": str(t.tweet_id), "present": present}
+            o: dict[str, Any] = {"tag": key, "tweet_id": str(t.tweet_id), "author_id": str(t.author_id),
+                                 "at": t.created_at, "present": present}
             if region:
-                data["region"] = region
-            out.append(Event(source_id, "hashtag.observed", 1, t.created_at, t.author_id, data))
+                o["region"] = region
+            out.append((source_id, o))
+    return out
+
+
+# A packed record stays well under the topics' max_event_bytes (64 KiB) and the schema's 1,000.
+PACK_MAX_BYTES = 32_768
+PACK_MAX_OBSERVATIONS = 1000
+# What an observation adds to a record beyond its tag and region: field names, ids, punctuation.
+_OBSERVATION_OVERHEAD = 130
+
+
+def pack_observations(observations: Sequence[tuple[int, dict[str, Any]]], partitions: int) -> list[Event]:
+    """hashtags.observed records: the observations of each partition of trending.hashtags (the one
+    the tag's key maps to), in their order, a few hundred per record. Each record takes its first
+    observation's source event id, author and time; a replay of the same batch packs the same."""
+    by_partition: dict[int, list[list[tuple[int, dict[str, Any]]]]] = {}
+    sizes: dict[int, int] = {}
+    for source_id, o in observations:
+        p = partition_for(str(o["tag"]).encode(), partitions)
+        size = _OBSERVATION_OVERHEAD + len(str(o["tag"]).encode()) + len(str(o.get("region", "")).encode())
+        chunks = by_partition.setdefault(p, [[]])
+        if chunks[-1] and (sizes[p] + size > PACK_MAX_BYTES or len(chunks[-1]) >= PACK_MAX_OBSERVATIONS):
+            chunks.append([])
+            sizes[p] = 0
+        chunks[-1].append((source_id, o))
+        sizes[p] = sizes.get(p, 0) + size
+    out: list[Event] = []
+    for p, chunks in sorted(by_partition.items()):
+        for chunk in chunks:
+            source_id, first = chunk[0]
+            out.append(Event(source_id, "hashtags.observed", 1, first["at"], int(first["author_id"]),
+                             {"partition": p, "observations": [o for _id, o in chunk]}))
     return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from aiokafka.partitioner import murmur2
+
 from pipeline.events import Event
 from pipeline.topology import Topology
 
@@ -18,7 +20,8 @@ KEY_FIELD: dict[str, str | None] = {
     "retweet.created": "tweet_id",
     "retweet.removed": "tweet_id",
     "tweet.referenced": "tweet_id",  # derived: replies and quotes by the tweet they count for
-    "hashtag.observed": "tag",       # derived: hashtags by tag, for the trending agent
+    "hashtag.observed": "tag",       # derived, retired: one hashtag by tag (still read)
+    "hashtags.observed": "partition",  # derived: hashtags packed per partition of their tags
     "follow.created": "followee_id",  # graph edges by the account they point at
     "follow.removed": "followee_id",
     "block.created": "blocked_id",
@@ -33,9 +36,22 @@ def partition_key(event: Event) -> bytes:
     field = KEY_FIELD[event.type]
     if field == "tag":
         return str(event.data["tag"]).encode()
+    if field == "partition":
+        return str(event.data["partition"]).encode()
     key_id = event.actor if field is None else event.id_field(field)
     return str(key_id).encode()
 
 
 def topic_of(topology: Topology, event: Event) -> str:
     return topology.topic_for_event(event.type).name
+
+
+def explicit_partition(event: Event) -> int | None:
+    """The partition an event is produced to when its key does not choose it (packed records)."""
+    return int(event.data["partition"]) if KEY_FIELD[event.type] == "partition" else None
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (Java's, aiokafka's, librdkafka's murmur2_random)
+    gives a key: murmur2 of its bytes, sign bit cleared, modulo the partition count."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
