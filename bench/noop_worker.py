@@ -2,7 +2,7 @@
 
     python -m bench.noop_worker   (with the benchmark's STARLING_* environment; group <app id>-noop)
 
-Same broker settings and batching (take_events of batch_max within batch_within_s) as Starling's
+Same broker settings, collector thresholds and batching (take_events of batch_max within batch_within_s) as Starling's
 agents, so the difference to them is what the agent's own work costs.
 """
 
@@ -13,11 +13,14 @@ import sys
 
 import faust
 
+from agents.main import tune_gc
+
 from pipeline.settings import Settings
 from pipeline.topology import load_topology
 
 
 def main() -> None:
+    tune_gc()  # as the Starling worker (agents/main.py)
     settings = Settings.from_env()
     tun = load_topology(settings.topology_path).tunables
     (settings.state_dir / "faust").mkdir(parents=True, exist_ok=True)
@@ -25,7 +28,7 @@ def main() -> None:
                     key_serializer="raw", value_serializer="raw", web_enabled=False, topic_disable_leader=True,
                     consumer_auto_offset_reset="earliest", topic_allow_declare=False,
                     datadir=str(settings.state_dir / "faust" / f"{settings.app_id}-noop"),
-                    broker_commit_interval=1.0)
+                    broker_commit_interval=1.0, broker_commit_every=2000)
     topic = app.topic(settings.topic(os.environ.get("NOOP_TOPIC", "trending.hashtags")),
                       key_serializer="raw", value_serializer="raw")
 

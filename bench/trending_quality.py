@@ -30,12 +30,16 @@ always-popular tag, another background tag (outside a burst on it), or a spammed
 
 Throughput: 8 simulated minutes at 1,000 events/s into a fresh tracker, then the clock moved past
 the detail horizon so that every record also leaves the 5 min span and rolls up into an hourly
-summary: events/s is over that whole life of an event. Memory: tracemalloc.
+summary: events/s is over that whole life of an event, measured twice in the same run: with
+Python's default collector thresholds and with the worker's (agents/main.py). Memory: tracemalloc.
+
+    .venv/bin/python -m bench.trending_quality --throughput-only    (no quality runs, ~1 min)
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import heapq
 import math
 import random
@@ -46,8 +50,11 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from agents.main import GC_THRESHOLDS
 from bench.common import percentile, progress, write_results
 from pipeline.trending import TrendingConfig, TrendingTracker
+
+DEFAULT_GC = (700, 10, 10)  # CPython's thresholds
 
 T0 = 1_700_000_000.0  # simulated epoch seconds at the start of each run
 REGIONS = ("us", "br", "jp", "in", "gb")
@@ -321,14 +328,28 @@ class Run:
 
 
 def throughput(config: TrendingConfig, rate: int = 1000, minutes: int = 8) -> dict[str, Any]:
-    """Events/s of the tracker over an event's whole life: observe, leave the 5 min span, roll
-    up out of the detail horizon."""
+    """Events/s of the tracker over an event's whole life (observe, leave the 5 min span, roll up
+    out of the detail horizon), with Python's default collector thresholds and with the worker's
+    (agents/main.py), one after the other in this process."""
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(*DEFAULT_GC)
+        default = _throughput(config, rate, minutes)
+        gc.set_threshold(*GC_THRESHOLDS)
+        worker = _throughput(config, rate, minutes)
+    finally:
+        gc.set_threshold(*before)
+    return {**worker, "gc_thresholds": list(GC_THRESHOLDS), "default_gc": default}
+
+
+def _throughput(config: TrendingConfig, rate: int, minutes: int) -> dict[str, Any]:
     rng = random.Random(7)
     tags = [f"bg{rank}" for rank in range(1, N_TAGS + 1)]
     n = rate * minutes * 60
     names = rng.choices(tags, cum_weights=zipf_weights(N_TAGS), k=n)
     regions = rng.choices((*REGIONS, None), (*REGION_SHARE, NO_REGION), k=n)
     authors = [rng.randrange(5 * USERS_PER_REGION) for _ in range(n)]
+    gc.collect()
     tr = TrendingTracker(config, T0)
     t0 = time.perf_counter()
     for second in range(minutes * 60):
@@ -403,8 +424,16 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", default="1,2,3", help="comma-separated RNG seeds (default 1,2,3)")
     p.add_argument("--minutes", type=int, default=40, help="simulated minutes measured after the warm-up")
+    p.add_argument("--throughput-only", action="store_true", help="only the throughput figures")
     args = p.parse_args(argv)
     config = TrendingConfig()
+    if args.throughput_only:
+        speed = throughput(config)
+        print(f"throughput: {speed['whole_life_per_s']:,} events/s over an event's whole life with the worker's "
+              f"collector thresholds {GC_THRESHOLDS}, {speed['default_gc']['whole_life_per_s']:,}/s with "
+              f"Python's default {DEFAULT_GC}; goal 50,000")
+        write_results("trending_tracker_throughput", {"throughput": speed})
+        return 0
     seeds = [int(x) for x in args.seeds.split(",")]
     per_seed = {}
     for seed in seeds:
@@ -428,8 +457,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nall seeds {seeds}: {recall:.1%} of planted bursts in the top 10 within 30 s (goal >= 95%), "
           f"{summary['wasted_share']:.1%} of top-10 slots wasted (goal <= 5%)")
     print(f"throughput: {speed['whole_life_per_s']:,} events/s over an event's whole life "
-          f"({speed['observe_and_5m_expiry_per_s']:,}/s observe + 5 min expiry), goal 50,000; "
-          f"{speed['records_held']:,} records held")
+          f"({speed['observe_and_5m_expiry_per_s']:,}/s observe + 5 min expiry) with the worker's collector "
+          f"thresholds {tuple(GC_THRESHOLDS)}, {speed['default_gc']['whole_life_per_s']:,}/s with Python's "
+          f"default {DEFAULT_GC}; goal 50,000; {speed['records_held']:,} records held")
     print(f"memory: {mem['bytes_per_tag']} B per tag + {mem['bytes_per_series']} B per (tag, region) series + "
           f"{mem['bytes_per_record']} B per tweet in the detail horizon + {mem['bytes_per_hour_summary']} B per "
           f"hourly summary; {mem['background_5min']['bytes_per_tracked_tag']:,} B per tracked tag after 5 min "
