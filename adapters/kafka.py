@@ -14,6 +14,10 @@ from pipeline.settings import Settings
 from pipeline.topology import Topology
 
 
+# librdkafka's RD_KAFKA_PARTITION_UA, produce()'s default: the partitioner places the record by key.
+UNASSIGNED = -1
+
+
 def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
     return {
         "bootstrap.servers": settings.kafka_bootstrap,
@@ -68,8 +72,8 @@ class EventProducer:
             else:
                 _succeed(fut, (msg.partition(), msg.offset()))
 
-        where = {} if partition is None else {"partition": partition}  # else: the key's partition
-        self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=delivered, **where)
+        self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=delivered,
+                               partition=UNASSIGNED if partition is None else partition)
         self._producer.poll(0)  # serves deliveries of earlier sends: free under load
         self._inflight += 1
         self._start_pump()
@@ -121,7 +125,7 @@ def produce_sync(settings: Settings, topology: Topology, events: Iterable[Event]
         topic = settings.topic(topic_of(topology, event))
         partition = explicit_partition(event)
         producer.produce(topic, value=encode(event), key=partition_key(event),
-                         **({} if partition is None else {"partition": partition}),
+                         partition=UNASSIGNED if partition is None else partition,
                          on_delivery=lambda err, _msg: errors.append(err) if err else None)
         producer.poll(0)
         count += 1

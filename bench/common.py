@@ -78,6 +78,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its live descendants (an API supervisor and its servers)."""
+    total = cpu_seconds(pid)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            total += tree_cpu_seconds(int(child))
+    return total
+
+
 def calibration_us() -> float:
     """Microseconds for a fixed pure-Python workload (HMAC-SHA256 of 100 bytes plus a 200-step
     loop). This machine's speed varies with its host (2x seen within an hour), so every result

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import random
 import subprocess
 import sys
@@ -38,7 +39,7 @@ from adapters.graph_cache import GraphCache
 from adapters.kafka import EventProducer
 from adapters.redis_store import TimelineCache, timeline_key
 from api.auth import mint_token
-from bench.common import Lag, cpu_seconds, free_port, namespace, open_loop, progress, summary_ms, write_results
+from bench.common import Lag, free_port, namespace, open_loop, progress, summary_ms, tree_cpu_seconds, write_results
 from bench.write_api import ROOMY
 from pipeline.events import Event
 from pipeline.graph import FollowerCount
@@ -257,9 +258,9 @@ async def measure(settings: Any, topology: Any, graph: dict[int, list[int]], act
     results["reads"] = []
     for rate in args.read_rates:
         progress(f"home-timeline reads: {rate}/s for {args.read_duration}s")
-        api_cpu = cpu_seconds(args.api_pid)
+        api_cpu = tree_cpu_seconds(args.api_pid)
         reads = open_loop(url, rate, args.read_duration, tokens=tokens)
-        reads["api_cpu_ms_per_read"] = round((cpu_seconds(args.api_pid) - api_cpu) * 1000 / reads["requests"], 3)
+        reads["api_cpu_ms_per_read"] = round((tree_cpu_seconds(args.api_pid) - api_cpu) * 1000 / reads["requests"], 3)
         reads["share_of_bare_aiohttp"] = round(
             reads["completed_per_s"] / results["ceilings"]["bare_aiohttp_requests_per_s"], 3)
         results["reads"].append(reads)
@@ -282,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--read-duration", type=int, default=15)
     p.add_argument("--burst", type=int, default=3000, help="tweets produced at once to measure capacity")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--api-processes", type=int, default=None,
+                   help="API server processes (STARLING_API_PROCESSES; default: the settings' default)")
     args = p.parse_args(argv)
     rng = random.Random(args.seed)
 
@@ -294,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
              "tunables.moderation.burst_window_s": 1, "tunables.moderation.burst_at": 200,
              "tunables.moderation.history_max": 200}
     settings, env = namespace("fanout", patch)
+    if args.api_processes is not None:
+        env["STARLING_API_PROCESSES"] = str(args.api_processes)
+        settings = dataclasses.replace(settings, api_processes=args.api_processes)
     topology = load_topology(settings.topology_path)
     policy = topology.tunables.fanout
     provision.create_topics(settings)
@@ -309,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         "users": len(users), "follow_edges": n_edges, "mean_followers": round(n_edges / len(users), 1),
         "max_followers": max(len(f) for f in graph.values()), "active_readers": len(active),
         "bands": {"push_all_below": args.push_all_below, "push_active_below": args.push_active_below},
-        "load_s": round(time.monotonic() - t, 1)}}
+        "load_s": round(time.monotonic() - t, 1)}, "api_processes": settings.api_processes}
     celebs = [a for a, fs in graph.items() if policy.is_pulled(len(fs))]
     pushed_authors = [a for a in users if a not in set(celebs) and graph[a]]
 

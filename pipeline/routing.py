@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiokafka.partitioner import murmur2
+from aiokafka.partitioner import murmur2  # type: ignore[import-untyped]
 
 from pipeline.events import Event
 from pipeline.topology import Topology
@@ -54,4 +54,4 @@ def explicit_partition(event: Event) -> int | None:
 def partition_for(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner (Java's, aiokafka's, librdkafka's murmur2_random)
     gives a key: murmur2 of its bytes, sign bit cleared, modulo the partition count."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return (int(murmur2(key)) & 0x7FFFFFFF) % partitions

@@ -34,6 +34,7 @@ class Settings:
     app_id: str = "starling"
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    api_processes: int = 2  # the read path is CPU-bound in the API (bench/fanout.py --api-processes)
     worker_id: int = 0
     jwt_secret: str | None = field(default=None, repr=False)
     jwt_issuer: str = "starling"
@@ -55,6 +56,7 @@ class Settings:
             app_id=_get(env, "STARLING_APP_ID", d.app_id, _topic_prefix),
             api_host=_get(env, "STARLING_API_HOST", d.api_host, str),
             api_port=_get(env, "STARLING_API_PORT", d.api_port, _port),
+            api_processes=_get(env, "STARLING_API_PROCESSES", d.api_processes, _api_processes),
             worker_id=_get(env, "STARLING_WORKER_ID", d.worker_id, _worker_id),
             jwt_secret=env.get("STARLING_JWT_SECRET") or None,
             jwt_issuer=_get(env, "STARLING_JWT_ISSUER", d.jwt_issuer, str),
@@ -144,6 +146,13 @@ def _worker_id(raw: str) -> int:
     value = int(raw)
     if not 0 <= value < 1024:  # 10 worker bits in the snowflake layout
         raise ValueError("must be in 0..1023")
+    return value
+
+
+def _api_processes(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= 64:
+        raise ValueError("must be in 1..64")
     return value
 
 

@@ -52,7 +52,7 @@ def demo_user_ids() -> dict[str, int]:
 def run(settings: Settings) -> int:
     topology = load_topology(settings.topology_path)
     ids = demo_user_ids()
-    sf = Snowflake(settings.worker_id)
+    sf = Snowflake(DEMO_WORKER - 1)  # its own worker id: the API's processes use 0 and up
     now = int(time.time() * 1000)
 
     def event(etype: str, actor: str, data: dict[str, Any], at: int = now) -> Event:

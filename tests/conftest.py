@@ -64,6 +64,9 @@ def test_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "STARLING_API_PORT": str(free_port()),
         "STARLING_STATE_DIR": str(state),
         "STARLING_JWT_SECRET": secrets.token_urlsafe(48),
+        # Two API processes share the port, as the local stack runs them: every e2e test goes
+        # through either (rate limits, idempotency keys and caches must not depend on which).
+        "STARLING_API_PROCESSES": "2",
     }
 
 

@@ -13,13 +13,18 @@ from aiokafka.partitioner import DefaultPartitioner
 from pipeline.engagement import PACK_MAX_OBSERVATIONS, hashtag_observations, pack_observations
 from pipeline.events import Contracts, Event, encode
 from pipeline.model import Tweet
-from pipeline.routing import partition_for, partition_key
+from pipeline.routing import explicit_partition, partition_for, partition_key
 from pipeline.trending import TrendingConfig, TrendingTracker
 
 C = Contracts()
 MAX_EVENT_BYTES = 65536
 PACKED = frozenset({"hashtags.observed", "hashtag.observed"})
 T0 = 1_700_000_000.0
+
+
+def test_keyed_events_take_the_partitioners_choice():
+    like = Event(1, "like.created", 1, 0, 42, {"tweet_id": "7"})
+    assert explicit_partition(like) is None
 
 
 def test_partition_for_is_kafkas_murmur2():
@@ -57,7 +62,7 @@ def test_packing_keeps_each_partitions_observations_in_order_in_valid_records(ob
         assert 0 <= p < partitions
         assert 1 <= len(r.data["observations"]) <= PACK_MAX_OBSERVATIONS
         assert all(partition_for(o["tag"].encode(), partitions) == p for o in r.data["observations"])
-        assert partition_key(r) == str(p).encode()
+        assert partition_key(r) == str(p).encode() and explicit_partition(r) == p
         raw = encode(r)
         assert len(raw) <= MAX_EVENT_BYTES
         assert C.decode(raw, PACKED, MAX_EVENT_BYTES) == r

@@ -32,6 +32,8 @@ def test_values_come_from_the_environment():
     ("STARLING_KEYSPACE", "bad-name"),
     ("STARLING_REDIS_URL", "http://x"),
     ("STARLING_WORKER_ID", "1024"),
+    ("STARLING_API_PROCESSES", "0"),
+    ("STARLING_API_PROCESSES", "two"),
     ("STARLING_TOPIC_PREFIX", "sp ace"),
     ("STARLING_TOPOLOGY", "/nonexistent/topology.yaml"),
 ])
