@@ -18,6 +18,9 @@ readers with built timelines. Then, through the real pipeline (Kafka -> worker -
   for pushed and pulled (celebrity) authors; and that celebrity tweets reached no follower timeline;
 - home-timeline reads at a fixed rate (open loop) and a bare aiohttp endpoint's ceiling (wrk);
 - Redis bytes per timeline entry (MEMORY USAGE / ZCARD).
+
+`--api-processes N` runs the API with N server processes; `--compare-api-processes 1` then
+repeats the reads with the API restarted with 1 process, in the same run.
 """
 
 from __future__ import annotations
@@ -255,16 +258,28 @@ async def measure(settings: Any, topology: Any, graph: dict[int, list[int]], act
     tokens = [mint_token(settings, r, ttl_s=3600) for r in active[:500]]
     url = f"http://{settings.api_host}:{settings.api_port}/v1/timelines/home"
     open_loop(url, 100, len(tokens) // 100 + 1, tokens=tokens)  # warm-up: every reader once (caches, rebuilds)
-    results["reads"] = []
+    results["reads"] = read_rates(args, url, tokens, results["ceilings"]["bare_aiohttp_requests_per_s"])
+    if args.compare_api_processes:
+        # The same reads against another number of API processes, in this run (same host speed).
+        for n in args.compare_api_processes:
+            progress(f"restarting the API with {n} process(es)")
+            args.api_pid = args.restart_api(n)
+            open_loop(url, 100, len(tokens) // 100 + 1, tokens=tokens)
+            results.setdefault("reads_by_api_processes", {})[str(n)] = read_rates(
+                args, url, tokens, results["ceilings"]["bare_aiohttp_requests_per_s"])
+    plot(run["latencies"])
+
+
+def read_rates(args: argparse.Namespace, url: str, tokens: list[str], ceiling: float) -> list[dict[str, Any]]:
+    out = []
     for rate in args.read_rates:
         progress(f"home-timeline reads: {rate}/s for {args.read_duration}s")
         api_cpu = tree_cpu_seconds(args.api_pid)
         reads = open_loop(url, rate, args.read_duration, tokens=tokens)
         reads["api_cpu_ms_per_read"] = round((tree_cpu_seconds(args.api_pid) - api_cpu) * 1000 / reads["requests"], 3)
-        reads["share_of_bare_aiohttp"] = round(
-            reads["completed_per_s"] / results["ceilings"]["bare_aiohttp_requests_per_s"], 3)
-        results["reads"].append(reads)
-    plot(run["latencies"])
+        reads["share_of_bare_aiohttp"] = round(reads["completed_per_s"] / ceiling, 3)
+        out.append(reads)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -285,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--api-processes", type=int, default=None,
                    help="API server processes (STARLING_API_PROCESSES; default: the settings' default)")
+    p.add_argument("--compare-api-processes", type=lambda v: [int(x) for x in v.split(",")], default=[],
+                   help="then repeat the reads with the API restarted with each of these process counts")
     args = p.parse_args(argv)
     rng = random.Random(args.seed)
 
@@ -326,6 +343,16 @@ def main(argv: list[str] | None = None) -> int:
                                "bare_aiohttp_requests_per_s": bare_aiohttp_ceiling()}
         launcher.up(apps)
         args.api_pid = process.read_pid(next(a for a in apps if a.name == "api").pid_file)
+
+        def restart_api(n: int) -> int:
+            launcher.down([a for a in apps if a.name == "api"])
+            api = next(a for a in local.apps(settings, {**env, "STARLING_API_PROCESSES": str(n)}) if a.name == "api")
+            launcher.up([api])
+            pid = process.read_pid(api.pid_file)
+            assert pid is not None
+            return pid
+
+        args.restart_api = restart_api
         asyncio.run(measure(settings, topology, graph, active, celebs, pushed_authors, args, rng, results))
     finally:
         launcher.down(apps)
@@ -380,10 +407,12 @@ def report(r: dict[str, Any]) -> None:
     print(f"celebrity tweets: {cel['celebrity_tweets']} -> in {cel['follower_timelines_containing_them']} of "
           f"{cel['follower_timelines_checked']} follower timelines checked")
     print(f"redis: {r['redis']['bytes_per_entry']} bytes per timeline entry")
-    for rd in r["reads"]:
-        print(f"reads: offered {rd['offered_per_s']}/s, done {rd['completed_per_s']}/s, p50 {rd['latency_ms']['p50']} ms, "
-              f"p99 {rd['latency_ms']['p99']} ms, API CPU {rd['api_cpu_ms_per_read']} ms/read; "
-              f"{rd['share_of_bare_aiohttp']:.1%} of a bare aiohttp endpoint")
+    for n, rows in [(r["api_processes"], r["reads"]), *((int(k), v) for k, v in r.get("reads_by_api_processes", {}).items())]:
+        for rd in rows:
+            print(f"reads ({n} API process{'es' if n > 1 else ''}): offered {rd['offered_per_s']}/s, "
+                  f"done {rd['completed_per_s']}/s, p50 {rd['latency_ms']['p50']} ms, p99 {rd['latency_ms']['p99']} ms, "
+                  f"API CPU {rd['api_cpu_ms_per_read']} ms/read; {rd['share_of_bare_aiohttp']:.1%} of a bare "
+                  f"aiohttp endpoint (one process)")
 
 
 if __name__ == "__main__":
