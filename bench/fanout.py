@@ -20,7 +20,9 @@ readers with built timelines. Then, through the real pipeline (Kafka -> worker -
 - Redis bytes per timeline entry (MEMORY USAGE / ZCARD).
 
 `--api-processes N` runs the API with N server processes; `--compare-api-processes 1` then
-repeats the reads with the API restarted with 1 process, in the same run.
+repeats the reads with the API restarted with 1 process, in the same run. `--workers N` runs N
+worker processes in one consumer group: today a second worker joining stalls the group for up to
+faust's 60 s rebalance timeout (docs/ARCHITECTURE.md, "Known limits").
 """
 
 from __future__ import annotations
@@ -300,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--api-processes", type=int, default=None,
                    help="API server processes (STARLING_API_PROCESSES; default: the settings' default)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes in the consumer group")
     p.add_argument("--compare-api-processes", type=lambda v: [int(x) for x in v.split(",")], default=[],
                    help="then repeat the reads with the API restarted with each of these process counts")
     args = p.parse_args(argv)
@@ -332,11 +335,14 @@ def main(argv: list[str] | None = None) -> int:
         "users": len(users), "follow_edges": n_edges, "mean_followers": round(n_edges / len(users), 1),
         "max_followers": max(len(f) for f in graph.values()), "active_readers": len(active),
         "bands": {"push_all_below": args.push_all_below, "push_active_below": args.push_active_below},
-        "load_s": round(time.monotonic() - t, 1)}, "api_processes": settings.api_processes}
+        "load_s": round(time.monotonic() - t, 1)}, "api_processes": settings.api_processes,
+        "workers": args.workers}
     celebs = [a for a, fs in graph.items() if policy.is_pulled(len(fs))]
     pushed_authors = [a for a in users if a not in set(celebs) and graph[a]]
 
     apps = local.apps(settings, env)
+    worker = next(a for a in apps if a.name == "worker")
+    apps += [dataclasses.replace(worker, name=f"worker{i}") for i in range(2, args.workers + 1)]
     try:
         progress("ceilings: redis-benchmark pipelined ZADD, bare aiohttp endpoint (wrk)")
         results["ceilings"] = {"redis_zadd_per_s": redis_zadd_ceiling(settings.redis_port),

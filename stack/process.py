@@ -45,14 +45,26 @@ def is_running(pid: int, marker: str) -> bool:
 
 
 def rss_mib(pid: int) -> float | None:
+    """Resident memory of a process and its children (the API's supervisor and its servers)."""
     try:
         with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
+            own = next((int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:")), None)
     except OSError:
         return None
-    return None
+    if own is None:
+        return None
+    return own + sum(rss_mib(child) or 0.0 for child in _children(pid))
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                found += [int(c) for c in f.read().split()]
+    except OSError:
+        pass
+    return found
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
