@@ -166,3 +166,58 @@ class Lag:
 
     def close(self) -> None:
         self.probe.close()
+
+
+async def produce_events(settings: Settings, events: list[Any], linger_ms: int = 20) -> None:
+    """Produce a backlog and wait for every acknowledgement (5,000 in flight at a time)."""
+    import asyncio
+
+    from adapters.kafka import EventProducer
+    from pipeline.topology import load_topology
+
+    producer = EventProducer(settings, load_topology(settings.topology_path), **{"linger.ms": linger_ms})
+    try:
+        for i in range(0, len(events), 5000):
+            await asyncio.gather(*(producer.send_event(e) for e in events[i:i + 5000]))
+    finally:
+        producer.close()
+
+
+async def drain_span(settings: Settings, topic_name: str, group: str, started: float,
+                     timeout_s: float = 900) -> dict[str, float]:
+    """A fresh consumer group eating a backlog: when its first commit shows and when its lag is
+    zero (time.monotonic()), polled every 50 ms. The measured span runs from the first commit, so
+    the worker's start is left out; a backlog eaten between two polls counts from `started`."""
+    import asyncio
+
+    lag = Lag(settings, topic_name, group=group)
+    try:
+        total = sum(lag.now().values())  # nothing committed yet: the whole backlog
+        first: tuple[float, int] | None = None
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            left = sum(lag.now().values())
+            t = time.monotonic()
+            if first is None and 0 < left < total:
+                first = (t, total - left)
+            if left == 0:
+                if first is None:
+                    first = (started, 0)
+                return {"records": total, "first_commit_s": round(first[0] - started, 2),
+                        "seconds_incl_start": round(t - started, 2), "measured_records": total - first[1],
+                        "measured_s": t - first[0]}
+            await asyncio.sleep(0.05)
+        raise RuntimeError(f"{group} did not drain {topic_name} within {timeout_s}s")
+    finally:
+        lag.close()
+
+
+def noop_service(settings: Settings, env: dict[str, str], base: Any) -> Any:
+    """bench/noop_worker.py as a launcher service, beside the Starling worker `base`."""
+    from stack import probes
+    from stack.services import Service
+
+    group = f"{settings.app_id}-noop"
+    return Service(name="noop", cfg=base.cfg, ready_timeout_s=120, stop_grace_s=30, ports=(),
+                   marker="-m bench.noop_worker", prepare=lambda: [sys.executable, "-m", "bench.noop_worker"],
+                   env=env, probe=lambda: probes.consumer_group(settings.kafka_bootstrap, group))

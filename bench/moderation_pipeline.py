@@ -37,8 +37,7 @@ from adapters import provision
 from adapters.cassandra_store import CassandraStore, write_ts_us
 from adapters.kafka import EventProducer
 from adapters.redis_store import TimelineCache, timeline_key
-from bench.common import Lag, calibration_us, namespace, progress, summary_ms, write_results
-from bench.trending_throughput import noop_service
+from bench.common import calibration_us, drain_span, namespace, noop_service, produce_events, progress, summary_ms, write_results
 from bench.write_api import ROOMY
 from pipeline.events import Event
 from pipeline.model import User
@@ -93,34 +92,11 @@ def backlog_events(authors: list[int], corpus: list[str], n: int, seed: int) -> 
             for i in range(n)]
 
 
-async def produce_all(settings: Any, events: list[Event]) -> None:
-    producer = EventProducer(settings, load_topology(settings.topology_path), **{"linger.ms": 20})
-    try:
-        for i in range(0, len(events), 5000):
-            await asyncio.gather(*(producer.send_event(e) for e in events[i:i + 5000]))
-    finally:
-        producer.close()
-
-
-async def consume_rate(settings: Any, group: str, n: int, timeout_s: float = 900) -> dict[str, Any]:
+async def consume_rate(settings: Any, group: str, started: float) -> dict[str, Any]:
     """Tweets/s between the group's first and last commit on ingest.tweets."""
-    lag = Lag(settings, "ingest.tweets", group=group)
-    try:
-        deadline = time.monotonic() + timeout_s
-        first: tuple[float, int] | None = None
-        while time.monotonic() < deadline:
-            remaining = sum(lag.now().values())
-            now = time.monotonic()
-            if first is None and remaining < n:
-                first = (now, remaining)
-            if remaining == 0 and first is not None:
-                t0, left = first
-                return {"events_timed": left, "seconds": round(now - t0, 2),
-                        "tweets_per_s": round(left / max(now - t0, 1e-6))}
-            await asyncio.sleep(0.1)
-        raise RuntimeError(f"{group} did not drain ingest.tweets within {timeout_s}s")
-    finally:
-        lag.close()
+    span = await drain_span(settings, "ingest.tweets", group, started)
+    return {"events_timed": span["measured_records"], "seconds": round(span["measured_s"], 2),
+            "tweets_per_s": round(span["measured_records"] / max(span["measured_s"], 1e-6))}
 
 
 def record_times(settings: Any, topic_name: str, wanted: set[str]) -> dict[str, int]:
@@ -207,15 +183,16 @@ def main(argv: list[str] | None = None) -> int:
     asyncio.run(setup(settings, authors, reader))
     events = backlog_events(authors, corpus, args.backlog, rng.randint(0, 10**9))
     progress(f"capacity: producing {len(events):,} tweets by {args.authors} authors ({source})")
-    asyncio.run(produce_all(settings, events))
+    asyncio.run(produce_events(settings, events))
     worker = next(s for s in local.apps(settings, env) if s.name == "worker")
     noop = noop_service(settings, {**env, "NOOP_TOPIC": "ingest.tweets"}, worker)
     try:
         for name, svc, group in (("noop_agent", noop, f"{settings.app_id}-noop"),
                                  ("moderation_agent", worker, settings.app_id)):
             progress(f"{name}: consuming the backlog")
+            t0 = time.monotonic()
             launcher.up([svc])
-            results[name] = asyncio.run(consume_rate(settings, group, len(events)))
+            results[name] = asyncio.run(consume_rate(settings, group, t0))
             launcher.down([svc])
             progress(f"{name}: {results[name]['tweets_per_s']:,} tweets/s")
     finally:

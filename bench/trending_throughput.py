@@ -32,16 +32,14 @@ import time
 from typing import Any
 
 from adapters import provision
-from adapters.kafka import EventProducer
-from bench.common import Lag, calibration_us, namespace, progress, write_results
+from bench.common import calibration_us, drain_span, namespace, noop_service, produce_events, progress, write_results
 from bench.write_api import ROOMY
 from pipeline.engagement import pack_observations
 from pipeline.events import Event
 from pipeline.snowflake import Snowflake
 from pipeline.settings import Settings
 from pipeline.topology import load_topology
-from stack import launcher, probes
-from stack.services import Service
+from stack import launcher
 from starling import local
 
 IDS = Snowflake(612)
@@ -93,46 +91,6 @@ def as_single(source_id: int, o: dict[str, Any]) -> Event:
     return Event(source_id, "hashtag.observed", 1, o["at"], int(o["author_id"]), data)
 
 
-async def produce(settings: Any, records: list[Event]) -> None:
-    producer = EventProducer(settings, load_topology(settings.topology_path), **{"linger.ms": 20})
-    try:
-        for i in range(0, len(records), 5000):
-            await asyncio.gather(*(producer.send_event(e) for e in records[i:i + 5000]))
-    finally:
-        producer.close()
-
-
-async def drain(settings: Any, group: str, started: float, timeout_s: float = 900) -> dict[str, float]:
-    """Poll the group's committed offsets: when consumption shows (first commit) and when it ends."""
-    lag = Lag(settings, "trending.hashtags", group=group)
-    try:
-        total = sum(lag.now().values())  # nothing committed yet: the whole backlog
-        first: tuple[float, int] | None = None
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            left = sum(lag.now().values())
-            t = time.monotonic()
-            if first is None and 0 < left < total:
-                first = (t, total - left)
-            if left == 0:
-                if first is None:  # all of it between two polls: count the worker's start in
-                    first = (started, 0)
-                return {"records": total, "first_commit_s": round(first[0] - started, 2),
-                        "seconds_incl_start": round(t - started, 2), "measured_records": total - first[1],
-                        "measured_s": t - first[0]}
-            await asyncio.sleep(0.05)
-        raise RuntimeError(f"{group} did not catch up within {timeout_s}s")
-    finally:
-        lag.close()
-
-
-def noop_service(settings: Any, env: dict[str, str], base: Service) -> Service:
-    group = f"{settings.app_id}-noop"
-    return Service(name="noop", cfg=base.cfg, ready_timeout_s=120, stop_grace_s=30, ports=(),
-                   marker="-m bench.noop_worker", prepare=lambda: [sys.executable, "-m", "bench.noop_worker"],
-                   env=env, probe=lambda: probes.consumer_group(settings.kafka_bootstrap, group))
-
-
 def phase(name: str, records: list[Event], per_record: float) -> dict[str, Any]:
     """Produce `records` in a fresh namespace, then time the no-op and the trending worker on them."""
     settings, env = namespace(f"trending-tp-{name}", ROOMY)
@@ -142,7 +100,7 @@ def phase(name: str, records: list[Event], per_record: float) -> dict[str, Any]:
     out: dict[str, Any] = {"records": len(records), "events_per_record": round(per_record, 1), "tags": len(tags)}
     progress(f"{name}: producing {len(records):,} records ({per_record:.1f} hashtag events each)")
     t = time.monotonic()
-    asyncio.run(produce(settings, records))
+    asyncio.run(produce_events(settings, records))
     out["produce_s"] = round(time.monotonic() - t, 1)
     worker = next(s for s in local.apps(settings, env) if s.name == "worker")
     noop = noop_service(settings, env, worker)
@@ -152,7 +110,7 @@ def phase(name: str, records: list[Event], per_record: float) -> dict[str, Any]:
             progress(f"{name}: {agent} consuming the backlog")
             t0 = time.monotonic()
             launcher.up([svc])
-            timing = asyncio.run(drain(settings, group, t0))
+            timing = asyncio.run(drain_span(settings, "trending.hashtags", group, t0))
             timing["rss_mib_after"] = launcher.status([svc])[0].rss_mib
             launcher.down([svc])
             records_per_s = timing.pop("measured_records") / timing.pop("measured_s")
