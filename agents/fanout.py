@@ -26,6 +26,7 @@ Change = tuple[Tweet, bool, int, int]
 
 def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) -> None:
     trending_partitions = rt.topology.topic_for_event("hashtags.observed").partitions
+
     async def handle(events: Sequence[Event], _positions: Positions) -> Rejections:
         cass, _ = await rt.stores()
         tweets = [Tweet.from_event(e) for e in events if e.type == "tweet.created"]
