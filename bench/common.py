@@ -212,6 +212,23 @@ async def drain_span(settings: Settings, topic_name: str, group: str, started: f
         lag.close()
 
 
+def time_drain(settings: Settings, service: Any, topic_name: str, group: str) -> dict[str, float]:
+    """Start `service` (a consumer in `group`), time it through the backlog on `topic_name`
+    (drain_span), note its RSS at the end, and stop it."""
+    import asyncio
+
+    from stack import launcher
+
+    started = time.monotonic()
+    launcher.up([service])
+    try:
+        span = asyncio.run(drain_span(settings, topic_name, group, started))
+        span["rss_mib_after"] = launcher.status([service])[0].rss_mib or 0.0
+    finally:
+        launcher.down([service])
+    return span
+
+
 def noop_service(settings: Settings, env: dict[str, str], base: Any) -> Any:
     """bench/noop_worker.py as a launcher service, beside the Starling worker `base`."""
     from stack import probes

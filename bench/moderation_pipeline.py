@@ -37,7 +37,7 @@ from adapters import provision
 from adapters.cassandra_store import CassandraStore, write_ts_us
 from adapters.kafka import EventProducer
 from adapters.redis_store import TimelineCache, timeline_key
-from bench.common import calibration_us, drain_span, namespace, noop_service, produce_events, progress, summary_ms, write_results
+from bench.common import calibration_us, namespace, noop_service, produce_events, progress, summary_ms, time_drain, write_results
 from bench.write_api import ROOMY
 from pipeline.events import Event
 from pipeline.model import User
@@ -92,11 +92,11 @@ def backlog_events(authors: list[int], corpus: list[str], n: int, seed: int) -> 
             for i in range(n)]
 
 
-async def consume_rate(settings: Any, group: str, started: float) -> dict[str, Any]:
-    """Tweets/s between the group's first and last commit on ingest.tweets."""
-    span = await drain_span(settings, "ingest.tweets", group, started)
+def consume_rate(span: dict[str, float]) -> dict[str, Any]:
+    """Tweets/s between the group's first and last commit on ingest.tweets (bench.common.time_drain)."""
     return {"events_timed": span["measured_records"], "seconds": round(span["measured_s"], 2),
-            "tweets_per_s": round(span["measured_records"] / max(span["measured_s"], 1e-6))}
+            "tweets_per_s": round(span["measured_records"] / max(span["measured_s"], 1e-6)),
+            "rss_mib_after": span["rss_mib_after"]}
 
 
 def record_times(settings: Any, topic_name: str, wanted: set[str]) -> dict[str, int]:
@@ -190,10 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, svc, group in (("noop_agent", noop, f"{settings.app_id}-noop"),
                                  ("moderation_agent", worker, settings.app_id)):
             progress(f"{name}: consuming the backlog")
-            t0 = time.monotonic()
-            launcher.up([svc])
-            results[name] = asyncio.run(consume_rate(settings, group, t0))
-            launcher.down([svc])
+            results[name] = consume_rate(time_drain(settings, svc, "ingest.tweets", group))
             progress(f"{name}: {results[name]['tweets_per_s']:,} tweets/s")
     finally:
         launcher.down([noop, worker])

@@ -32,7 +32,7 @@ import time
 from typing import Any
 
 from adapters import provision
-from bench.common import calibration_us, drain_span, namespace, noop_service, produce_events, progress, write_results
+from bench.common import calibration_us, namespace, noop_service, produce_events, progress, time_drain, write_results
 from bench.write_api import ROOMY
 from pipeline.engagement import pack_observations
 from pipeline.events import Event
@@ -108,11 +108,7 @@ def phase(name: str, records: list[Event], per_record: float) -> dict[str, Any]:
         for agent, svc, group in (("noop_agent", noop, f"{settings.app_id}-noop"),
                                   ("trending_agent", worker, settings.app_id)):
             progress(f"{name}: {agent} consuming the backlog")
-            t0 = time.monotonic()
-            launcher.up([svc])
-            timing = asyncio.run(drain_span(settings, "trending.hashtags", group, t0))
-            timing["rss_mib_after"] = launcher.status([svc])[0].rss_mib
-            launcher.down([svc])
+            timing = time_drain(settings, svc, "trending.hashtags", group)
             records_per_s = timing.pop("measured_records") / timing.pop("measured_s")
             out[agent] = {**timing, "records_per_s": round(records_per_s),
                           "events_per_s": round(records_per_s * per_record)}
