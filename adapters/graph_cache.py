@@ -4,11 +4,15 @@
     celebs      SET     users whose tweets are pulled at read time, plus the sentinel "-" once
                         built from Cassandra's `celebrities` partition (absent = rebuild)
     active      ZSET    member = reader, score = epoch seconds of their last home-timeline read
+    flg:{user}  STRING  the generation of the user's follower list: a token never used before,
+                        replaced after each follow change (pipeline/fanout.FollowerLists)
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Iterable
 
 import redis.asyncio as aioredis
 
@@ -25,11 +29,35 @@ end
 return 1
 """
 
+# KEYS = n follower-count keys, then the same users' generation keys; ARGV[1] a fresh token.
+# Per user: {count or "", generation}; a missing generation (never set, evicted, FLUSHALL) is set
+# to a new one here, atomically, so every list cached before it is out of date.
+_FANOUT_STATE = """
+local n = #KEYS / 2
+local out = {}
+for i = 1, n do
+  local gen = redis.call('GET', KEYS[n + i])
+  if not gen then
+    gen = ARGV[1] .. ':' .. i
+    redis.call('SET', KEYS[n + i], gen)
+  end
+  out[i] = {redis.call('GET', KEYS[i]) or '', gen}
+end
+return out
+"""
+
+
+def fresh_token() -> str:
+    """A value no generation key ever held: nanoseconds plus randomness (so a flushed and
+    re-counted key cannot come back to an old value)."""
+    return f"{time.time_ns():x}.{secrets.token_hex(4)}"
+
 
 class GraphCache:
     def __init__(self, client: aioredis.Redis) -> None:
         self.redis = client
         self._update = client.register_script(_UPDATE_IF_BUILT)
+        self._fanout_state = client.register_script(_FANOUT_STATE)
 
     async def set_follower_counts(self, counts: dict[int, int]) -> None:
         if counts:
@@ -38,6 +66,30 @@ class GraphCache:
     async def follower_count(self, user_id: int) -> int | None:
         raw = await self.redis.get(f"fc:{user_id}")
         return int(raw) if raw is not None else None
+
+    async def fill_follower_counts(self, counts: dict[int, int]) -> None:
+        """Cache counts read from Cassandra, never over a count the graph agent wrote meanwhile."""
+        if counts:
+            pipe = self.redis.pipeline(transaction=False)
+            for u, n in counts.items():
+                pipe.set(f"fc:{u}", n, nx=True)
+            await pipe.execute()
+
+    async def fanout_state(self, users: list[int]) -> dict[int, tuple[int | None, str]]:
+        """Per user, in one command: the cached follower count (None if not cached) and the
+        generation of their follower list."""
+        if not users:
+            return {}
+        keys = [f"fc:{u}" for u in users] + [f"flg:{u}" for u in users]
+        replies = await self._fanout_state(keys=keys, args=[fresh_token()])
+        return {u: (int(count) if count != "" else None, gen) for u, (count, gen) in zip(users, replies)}
+
+    async def new_follower_generations(self, users: Iterable[int]) -> None:
+        """After follow changes are in Cassandra: every cached follower list of these users is out of date."""
+        token = fresh_token()
+        mapping = {f"flg:{u}": token for u in set(users)}
+        if mapping:
+            await self.redis.mset(mapping)
 
     async def update_celebrities(self, flags: dict[int, bool]) -> None:
         if flags:

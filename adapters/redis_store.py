@@ -13,22 +13,45 @@ double holds integers only up to 2^53 and snowflakes are 63 bits (DESIGN.md deci
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
+import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from pipeline import timeline
 from pipeline.snowflake import timestamp_ms
 
 SENTINEL = "-"
 
-# KEYS[1] timeline; ARGV[1] cap; then score/member pairs. Appends and trims only if built.
-_PUSH_IF_BUILT = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-for i = 2, #ARGV, 2 do redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('ZREMRANGEBYRANK', KEYS[1], 1, -(tonumber(ARGV[1]) + 1))
-return 1
+# KEYS = timelines (or authors' recent sets), entry by entry; ARGV[1] cap, then per entry: score,
+# member, and how many of the KEYS that follow are its. Appends to built keys only, trims them to
+# the cap, and returns how many (key, entry) pairs landed. One call carries a whole batch's
+# deliveries: redis-py spends far more CPU per command, and per argument, than Redis spends per
+# ZADD, and this layout costs one argument per delivery (bench/fanout.py).
+_PUSH_ENTRIES = """
+local cap = tonumber(ARGV[1])
+local k = 1
+local took = 0
+for i = 2, #ARGV, 3 do
+  local score, member = ARGV[i], ARGV[i + 1]
+  local last = k + tonumber(ARGV[i + 2]) - 1
+  for j = k, last do
+    local key = KEYS[j]
+    if redis.call('EXISTS', key) == 1 then
+      redis.call('ZADD', key, score, member)
+      if redis.call('ZCARD', key) > cap + 1 then
+        redis.call('ZREMRANGEBYRANK', key, 1, -(cap + 1))
+      end
+      took = took + 1
+    end
+  end
+  k = last + 1
+end
+return took
 """
 
 
@@ -44,20 +67,6 @@ def connect(url: str) -> aioredis.Redis:
     return aioredis.Redis(connection_pool=pool)
 
 
-# KEYS = many readers' timelines; ARGV[1] cap, ARGV[2] score, ARGV[3] member. One call per page of
-# followers instead of one per follower: redis-py spends ~100 us of CPU per command, which made it
-# the fan-out bottleneck (bench/fanout.py). Single-node Redis; on a cluster, group keys by slot.
-_PUSH_ONE_TO_MANY = """
-local n = 0
-for _, key in ipairs(KEYS) do
-  if redis.call('EXISTS', key) == 1 then
-    redis.call('ZADD', key, ARGV[2], ARGV[3])
-    redis.call('ZREMRANGEBYRANK', key, 1, -(tonumber(ARGV[1]) + 1))
-    n = n + 1
-  end
-end
-return n
-"""
 # KEYS[1] active readers, KEYS[2] the reader's timeline, KEYS[3] celebrity set, KEYS[4] cached
 # viewer, KEYS[5] its generation; ARGV reader, now (s), max score, min score, count, timeline TTL.
 # A home read in one command: redis-py spends more CPU packing and parsing a command than the API
@@ -104,8 +113,7 @@ class TimelineCache:
     def __init__(self, client: aioredis.Redis, cap: int) -> None:
         self.redis = client
         self.cap = cap
-        self._push = client.register_script(_PUSH_IF_BUILT)
-        self._push_many = client.register_script(_PUSH_ONE_TO_MANY)
+        self._push = client.register_script(_PUSH_ENTRIES)
         self._home_read = client.register_script(_HOME_READ)
         self._read_pages = client.register_script(_READ_PAGES)
 
@@ -117,36 +125,63 @@ class TimelineCache:
         await self.redis.aclose()
 
     async def push(self, entries: Iterable[tuple[int, int]]) -> int:
-        """Append (reader, tweet id) entries to built timelines; returns how many timelines took them."""
-        by_reader: dict[int, list[int]] = defaultdict(list)
+        """Append (reader, tweet id) entries to built timelines; returns how many landed."""
+        by_entry: dict[int, list[str]] = defaultdict(list)
         for reader, tweet_id in entries:
-            by_reader[reader].append(tweet_id)
-        if not by_reader:
-            return 0
-        pipe = self.redis.pipeline(transaction=False)
-        for reader, tweet_ids in by_reader.items():
-            args: list[int | str] = [self.cap]
-            for tweet_id in tweet_ids:
-                args += [timestamp_ms(tweet_id), str(tweet_id)]
-            await self._push(keys=[timeline_key(reader)], args=args, client=pipe)
-        results = await pipe.execute()
-        return sum(int(r) for r in results)
+            by_entry[tweet_id].append(timeline_key(reader))
+        return await self.push_entries(by_entry.items())
 
-    async def push_to_readers(self, readers: list[int], entry_id: int, author: int | None = None) -> int:
-        """Append one entry to many readers' built timelines (and to its author's recent entries,
-        if given); returns how many keys took it."""
-        keys = [timeline_key(r) for r in readers]
-        if author is not None:
-            keys.append(recent_key(author))
-        if not keys:
-            return 0
-        args: list[int | str] = [self.cap, timestamp_ms(entry_id), str(entry_id)]
-        if len(keys) <= KEYS_PER_CALL:
-            return int(await self._push_many(keys=keys, args=args))
-        pipe = self.redis.pipeline(transaction=False)
-        for i in range(0, len(keys), KEYS_PER_CALL):
-            await self._push_many(keys=keys[i:i + KEYS_PER_CALL], args=args, client=pipe)
-        return sum(int(n) for n in await pipe.execute())
+    async def push_entries(self, deliveries: Iterable[tuple[int, Sequence[str]]]) -> int:
+        """Append each entry to those of its keys that are built (timelines, or authors' recent
+        sets), up to KEYS_PER_CALL keys per script call, all calls in one pipeline; returns how
+        many (key, entry) pairs landed (a replay lands the same pairs again, changing nothing)."""
+        calls: list[tuple[list[str], list[int | str]]] = []
+        keys: list[str] = []
+        args: list[int | str] = [self.cap]
+        for entry, entry_keys in deliveries:
+            score, member = timestamp_ms(entry), str(entry)
+            start = 0
+            while start < len(entry_keys):
+                part = entry_keys[start:start + KEYS_PER_CALL - len(keys)]
+                keys += part
+                args += (score, member, len(part))
+                start += len(part)
+                if len(keys) >= KEYS_PER_CALL:
+                    calls.append((keys, args))
+                    keys, args = [], [self.cap]
+        if keys:
+            calls.append((keys, args))
+        return sum(int(n) for n in await self._evalsha_many(self._push, calls))
+
+    async def _evalsha_many(self, script: AsyncScript, calls: list[tuple[list[str], list[int | str]]]) -> list[Any]:
+        """Run a script once per (keys, args) on one connection, pipelined, packed by hiredis.
+
+        redis-py packs commands in Python, argument by argument: for a fan-out batch (~16 calls of
+        1,000 keys) that took 16 ms of the worker's CPU, hiredis 1.8 ms (bench/fanout.py). After a
+        Redis restart the script is loaded again and the calls repeated (they are idempotent)."""
+        if not calls:
+            return []
+        pool = self.redis.connection_pool
+        for attempt in (1, 2):
+            # (hiredis's stub types the tuple as having one element)
+            packed = b"".join(hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))  # type: ignore[arg-type]
+                              for keys, args in calls)
+            conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+            try:
+                await conn.send_packed_command(packed, check_health=False)
+                return [await conn.read_response() for _ in calls]
+            except NoScriptError:
+                # The other replies are still unread: this connection cannot be reused.
+                await conn.disconnect()
+                if attempt == 2:
+                    raise
+                await self.redis.script_load(script.script)
+            except BaseException:
+                await conn.disconnect()
+                raise
+            finally:
+                await pool.release(conn)
+        raise AssertionError("unreachable")
 
     async def remove(self, entries: Iterable[tuple[int, int]], author: int | None = None) -> None:
         """Take (reader, tweet id) entries out of timelines (deleted tweets, unfollows), and out of

@@ -1,43 +1,82 @@
-"""Putting an entry into home timelines, and taking it out, by the hybrid policy: shared by the
+"""Putting entries into home timelines, and taking them out, by the hybrid policy: shared by the
 fan-out agent (tweets) and the engagement agent (retweets, which are timeline entries too)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
+from adapters.redis_store import recent_key, timeline_key
 from agents.runtime import Runtime
 from pipeline.fanout import Mode, active_readers
 
-
-async def follower_count(rt: Runtime, author: int) -> int:
-    cached = await rt.graph.follower_count(author)
-    if cached is not None:
-        return cached
-    cass, _ = await rt.stores()
-    count = (await cass.follower_counts([author])).get(author)
-    return count.followers if count else 0
+# Follower lists read from Cassandra at once when a batch misses the cache.
+FETCH_CONCURRENCY = 16
 
 
-async def deliver(rt: Runtime, author: int, entry_id: int) -> None:
+async def deliver_all(rt: Runtime, items: Iterable[tuple[int, int]]) -> None:
+    """Deliver (author, entry) pairs of one batch: every entry to its author's timeline and recent
+    entries, and by the author's band to all followers, active followers, or nobody (pulled at
+    read time). One Redis command reads every author's count and list generation, follower lists
+    come from the worker's cache (Cassandra on a miss), and all the writes go out in one pipeline.
+    Idempotent: a replay re-adds the same members with the same scores."""
+    pairs = list(dict.fromkeys(items))
+    if not pairs:
+        return
     cass, timelines = await rt.stores()
     policy = rt.topology.tunables.fanout
-    mode = policy.mode(await follower_count(rt, author))
-    if mode is Mode.PULL:
-        # Readers merge it in at read time: one write (the author's own timeline), however many followers.
-        await timelines.push_to_readers([author], entry_id, author=author)
-        return
-    first = True
-    async for followers in cass.follower_pages(author, rt.topology.tunables.follower_page_size):
-        if mode is Mode.PUSH_ACTIVE:
-            seen = await rt.graph.last_reads(followers)
-            followers = active_readers(followers, seen, time.time(), policy.activity_window_s)
-        await timelines.push_to_readers([author, *followers] if first else followers, entry_id,
-                                         author=author if first else None)
-        first = False
-    if first:  # no followers at all
-        await timelines.push_to_readers([author], entry_id, author=author)
+    authors = sorted({a for a, _ in pairs})
+    state = await rt.graph.fanout_state(authors)
+    counts = {a: c for a, (c, _gen) in state.items() if c is not None}
+    uncached = [a for a in authors if a not in counts]
+    if uncached:
+        stored = await cass.follower_counts(uncached)
+        filled = {a: stored[a].followers if a in stored else 0 for a in uncached}
+        await rt.graph.fill_follower_counts(filled)
+        counts.update(filled)
+    modes = {a: policy.mode(counts[a]) for a in authors}
+    pushed = [a for a in authors if modes[a] is not Mode.PULL]
+    followers = await follower_lists(rt, {a: state[a][1] for a in pushed})
+    middle = [a for a in pushed if modes[a] is Mode.PUSH_ACTIVE]
+    if middle:
+        # Only readers within the activity window: one score lookup for all middle-band followers.
+        everyone = sorted({f for a in middle for f in followers[a]})
+        seen = dict(zip(everyone, await rt.graph.last_reads(everyone)))
+        now = time.time()
+        for a in middle:
+            fs = followers[a]
+            followers[a] = active_readers(fs, [seen[f] for f in fs], now, policy.activity_window_s)
+    deliveries = []
+    for author, entry in pairs:
+        keys = [timeline_key(author), recent_key(author)]
+        keys += [f"tl:{f}" for f in followers.get(author, ())]
+        deliveries.append((entry, keys))
+    await timelines.push_entries(deliveries)
+
+
+async def follower_lists(rt: Runtime, generations: dict[int, str]) -> dict[int, Sequence[int]]:
+    """Each author's followers, from the worker's cache when it holds them at the current
+    generation, else read from Cassandra (all pages) and cached under that generation."""
+    cass, _ = await rt.stores()
+    out: dict[int, Sequence[int]] = {}
+    missing = []
+    for author, gen in generations.items():
+        cached = rt.follower_lists.get(author, gen)
+        if cached is None:
+            missing.append(author)
+        else:
+            out[author] = cached
+    sem = asyncio.Semaphore(FETCH_CONCURRENCY)
+
+    async def fetch(author: int) -> None:
+        async with sem:
+            ids = [f async for page in cass.follower_pages(author, rt.topology.tunables.follower_page_size)
+                   for f in page]
+        out[author] = rt.follower_lists.put(author, generations[author], ids)
+
+    await asyncio.gather(*(fetch(a) for a in missing))
+    return out
 
 
 async def withdraw(rt: Runtime, author: int, entry_id: int) -> None:
@@ -48,16 +87,16 @@ async def withdraw(rt: Runtime, author: int, entry_id: int) -> None:
         await timelines.remove((f, entry_id) for f in followers)
 
 
-# Entries of one batch delivered at once: their round trips to Cassandra and Redis overlap instead
-# of queueing one tweet behind another (bench/fanout.py measured 28 ms per tweet in sequence).
-DELIVERY_CONCURRENCY = 32
+# Withdrawals of one batch at once: their round trips to Cassandra and Redis overlap instead of
+# queueing one entry behind another.
+WITHDRAW_CONCURRENCY = 32
 
 
 async def for_each(items: Iterable[tuple[int, int]], action: Callable[[Runtime, int, int], Awaitable[None]],
                    rt: Runtime) -> None:
-    """Run deliver/withdraw for (author, entry) pairs concurrently, bounded; order is irrelevant
-    (timeline scores are the entries' times, and every write is idempotent)."""
-    sem = asyncio.Semaphore(DELIVERY_CONCURRENCY)
+    """Run an action for (author, entry) pairs concurrently, bounded; order is irrelevant (every
+    write is idempotent)."""
+    sem = asyncio.Semaphore(WITHDRAW_CONCURRENCY)
 
     async def one(author: int, entry: int) -> None:
         async with sem:

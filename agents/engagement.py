@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import faust
 
-from agents.delivery import deliver, for_each, withdraw
+from agents.delivery import deliver_all, for_each, withdraw
 from agents.runtime import Positions, Rejections, Runtime, failpoint, run_batches
 from pipeline.counts import apply_changes
 from pipeline.engagement import fact_changes, like_facts, retweet_entries, retweet_facts
@@ -33,7 +33,7 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         await rt.hot.tombstone_tweets(rid for _user, rid, _ms in undone)
         await cass.apply_likes(like_facts(events))
         await cass.apply_retweets(facts)
-        await for_each(((e.author_id, e.tweet_id) for e in created), deliver, rt)
+        await deliver_all(rt, ((e.author_id, e.tweet_id) for e in created))
         await for_each(((user, rid) for user, rid, _ms in undone), withdraw, rt)
         return []
 

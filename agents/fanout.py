@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import faust
 
-from agents.delivery import deliver, for_each, withdraw
+from agents.delivery import deliver_all, for_each, withdraw
 from agents.runtime import Positions, Rejections, Runtime, run_batches
 from pipeline.engagement import hashtag_observations, pack_observations, references
 from pipeline.events import Event
@@ -35,7 +35,7 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         stored = await cass.tweet_refs([t for t, _a, _ms in deleted] + [e.id_field("tweet_id") for e in withheld])
         await cass.delete_tweets(deleted)
         await rt.hot.tombstone_tweets(tweet_id for tweet_id, _author, _ms in deleted)
-        await for_each(((t.author_id, t.tweet_id) for t in tweets), deliver, rt)
+        await deliver_all(rt, ((t.author_id, t.tweet_id) for t in tweets))
         await for_each([(author, tweet_id) for tweet_id, author, _ms in deleted]
                        + [(e.id_field("author_id"), e.id_field("tweet_id")) for e in withheld], withdraw, rt)
         # After delivery, which readers wait for: replies and quotes are counted by the agent owning
@@ -51,7 +51,8 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         # counted only if it was delivered.
         changes = added + [(t, False, e.occurred_at, e.event_id) for e, t in gone
                            if e.type == "tweet.moderated" or t.delivered]
-        authors = await cass.get_users({t.author_id for t, _p, _ms, _id in changes if "#" in t.text or "＃" in t.text})
+        authors = await rt.hot.users({t.author_id for t, _p, _ms, _id in changes if "#" in t.text or "＃" in t.text},
+                                     cass.get_users)
         observed = hashtag_observations(changes, {u: user.region for u, user in authors.items()})
         await rt.emit(references(changes) + pack_observations(observed, trending_partitions))
         return []

@@ -34,6 +34,10 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         by_kind = edges_by_kind(events)
         for kind, edges in by_kind.items():
             await cass.apply_edges(kind, edges)
+        if "follow" in by_kind:
+            # Before the backfills below: a fan-out that read a followee's list under the old
+            # generation delivered a tweet stored before this point, which the backfill then finds.
+            await rt.graph.new_follower_generations(t for _s, t, _p, _ms in by_kind["follow"])
         # Both ends: a follow changes the follower's view, a block both users' views.
         await rt.hot.invalidate_viewers(u for edges in by_kind.values() for s, t, _p, _ms in edges for u in (s, t))
         await update_timelines(timeline_changes(by_kind))

@@ -29,6 +29,7 @@ from pipeline import references
 from pipeline.errors import InvalidEvent
 from pipeline.references import Problem
 from pipeline.events import Contracts, Event, encode
+from pipeline.fanout import FollowerLists
 from pipeline.routing import explicit_partition, partition_key
 from pipeline.settings import Settings
 from pipeline.topology import TopicSpec, Topology
@@ -68,6 +69,7 @@ class Runtime:
     _timelines: TimelineCache | None = None
     _graph: GraphCache | None = None
     _hot: HotCache | None = None
+    _follower_lists: FollowerLists | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def stores(self) -> tuple[CassandraStore, TimelineCache]:
@@ -90,6 +92,13 @@ class Runtime:
     def graph(self) -> GraphCache:
         assert self._graph is not None, "call stores() first"
         return self._graph
+
+    @property
+    def follower_lists(self) -> FollowerLists:
+        """Push-mode authors' follower lists, kept for the worker's life (pipeline/fanout.py)."""
+        if self._follower_lists is None:
+            self._follower_lists = FollowerLists(self.topology.tunables.follower_cache_ids)
+        return self._follower_lists
 
     @property
     def hot(self) -> HotCache:

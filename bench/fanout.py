@@ -46,9 +46,10 @@ from adapters.redis_store import TimelineCache, timeline_key
 from api.auth import mint_token
 from bench.common import Lag, free_port, namespace, open_loop, progress, summary_ms, tree_cpu_seconds, write_results
 from bench.write_api import ROOMY
-from pipeline.events import Event
+from pipeline.events import Event, encode
 from pipeline.graph import FollowerCount
 from pipeline.model import User
+from pipeline.routing import partition_key
 from pipeline.snowflake import Snowflake
 from pipeline.topology import load_topology
 from stack import launcher, process
@@ -231,6 +232,13 @@ async def measure(settings: Any, topology: Any, graph: dict[int, list[int]], act
                             "entries_per_s": round(burst_written / drained),
                             "share_of_zadd_ceiling": round(burst_written / drained / results["ceilings"]["redis_zadd_per_s"], 4)}
         results["delivery_misses"] = run["misses"]
+        if args.capacity:
+            # Twice: the first backlog meets most authors for the first time (their follower lists
+            # are read from Cassandra, as after a worker restart), the second finds them cached.
+            results["fanout_stage"] = {
+                phase: await stage_capacity(settings, topology, cache, active, pushed_authors, args.capacity, rng,
+                                            results["ceilings"]["redis_zadd_per_s"])
+                for phase in ("cold", "warm")}
 
         celeb_tweets = [(a, t) for a, t in run["sent"] if a in celeb_set]
         pipe = cache.redis.pipeline(transaction=False)
@@ -272,6 +280,40 @@ async def measure(settings: Any, topology: Any, graph: dict[int, list[int]], act
     plot(run["latencies"])
 
 
+async def stage_capacity(settings: Any, topology: Any, cache: TimelineCache, active: list[int],
+                         pushed_authors: list[int], n: int, rng: random.Random, zadd_ceiling: float) -> dict[str, Any]:
+    """The fan-out stage alone: a backlog of tweets placed on tweets.moderated as the moderation
+    agent forwards them (allowed, already stored), timed until the worker's lag on that topic is
+    zero. The burst above measures the whole pipeline, whose slowest stage is moderation."""
+    progress(f"fan-out stage: {n:,} tweets straight onto tweets.moderated, timing the drain")
+    before = await timeline_entries(cache, active)
+    producer = EventProducer(settings, topology, **{"linger.ms": 20})
+    topic = settings.topic("tweets.moderated")
+    events = [Event(IDS.next_id(), "tweet.created", 1, int(time.time() * 1000), author,
+                    {"tweet_id": str(IDS.next_id()), "text": "capacity #fanout"})
+              for author in (rng.choice(pushed_authors) for _ in range(n))]
+    t0 = time.monotonic()
+    for i in range(0, n, 5000):
+        await asyncio.gather(*(producer.send(topic, partition_key(e), encode(e)) for e in events[i:i + 5000]))
+    produced_s = time.monotonic() - t0
+    producer.close()
+    lag = Lag(settings, "tweets.moderated")
+    try:
+        drained = await lag.zero() - t0
+    finally:
+        lag.close()
+    written = await timeline_entries(cache, active) - before
+    fullest = max(await cache.redis.eval(
+        "local m = 0 for _, k in ipairs(KEYS) do m = math.max(m, redis.call('ZCARD', k)) end return m",
+        len(active), *[timeline_key(r) for r in active]), 0)
+    return {"tweets": n, "produce_s": round(produced_s, 2), "seconds_to_drain": round(drained, 2),
+            "tweets_per_s": round(n / drained), "timeline_entries_written": written,
+            "entries_per_tweet": round(written / n, 1), "entries_per_s": round(written / drained),
+            "share_of_zadd_ceiling": round(written / drained / zadd_ceiling, 4),
+            # Entries pushed out by the cap would not show in the count above.
+            "fullest_timeline": int(fullest) - 1, "timeline_cap": 800}
+
+
 def read_rates(args: argparse.Namespace, url: str, tokens: list[str], ceiling: float) -> list[dict[str, Any]]:
     out = []
     for rate in args.read_rates:
@@ -295,10 +337,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--active-share", type=float, default=0.3, help="readers with a built, active timeline")
     p.add_argument("--rate", type=int, default=200, help="tweets per second")
     p.add_argument("--duration", type=int, default=30)
-    p.add_argument("--read-rates", type=lambda v: [int(x) for x in v.split(",")], default=[250, 500, 1000],
+    p.add_argument("--read-rates", type=lambda v: [int(x) for x in v.split(",") if x], default=[250, 500, 1000],
                    help="home-timeline read rates, comma-separated (each an open-loop run)")
     p.add_argument("--read-duration", type=int, default=15)
     p.add_argument("--burst", type=int, default=3000, help="tweets produced at once to measure capacity")
+    p.add_argument("--capacity", type=int, default=20_000,
+                   help="tweets placed on tweets.moderated to time the fan-out stage alone (0: skip)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--api-processes", type=int, default=None,
                    help="API server processes (STARLING_API_PROCESSES; default: the settings' default)")
@@ -409,6 +453,10 @@ def report(r: dict[str, Any]) -> None:
         if d:
             print(f"delivery ({kind}): p50 {d['p50_ms']} ms, p99 {d['p99_ms']} ms, max {d['max_ms']} ms, n={d['n']}, "
                   f"missed {r['delivery_misses'][kind]}")
+    for phase, s in r.get("fanout_stage", {}).items():
+        print(f"fan-out stage alone ({phase}): {s['tweets']:,} tweets drained in {s['seconds_to_drain']}s = {s['tweets_per_s']:,}/s, "
+              f"{s['entries_per_s']:,} entries/s ({s['entries_per_tweet']} per tweet; {s['share_of_zadd_ceiling']:.2%} "
+              f"of the ZADD ceiling); fullest timeline {s['fullest_timeline']} of {s['timeline_cap']}")
     cel = r["celebrity"]
     print(f"celebrity tweets: {cel['celebrity_tweets']} -> in {cel['follower_timelines_containing_them']} of "
           f"{cel['follower_timelines_checked']} follower timelines checked")

@@ -15,7 +15,9 @@ costs O(1) writes: its author's own timeline, nothing else.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from array import array
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -46,3 +48,45 @@ def active_readers(followers: Sequence[int], last_read_s: Sequence[float | None]
                    window_s: int) -> list[int]:
     """The followers whose last home-timeline read is within the window."""
     return [f for f, seen in zip(followers, last_read_s) if seen is not None and now_s - seen <= window_s]
+
+
+class FollowerLists:
+    """Follower lists of push-mode authors kept in the fan-out worker, each under the generation it
+    was read at, least recently used dropped first beyond `budget` ids in all.
+
+    The graph agent gives an author's list a new generation (an unrepeatable token in Redis) after
+    every follow change of theirs is in Cassandra, and before the backfill that change triggers;
+    a list is used only while the generation the fan-out reads with its batch equals the one it
+    was cached under. So a cached list is never older than Cassandra was when the generation was
+    set, and a tweet missed by a list read just before a follow is caught by that follow's
+    backfill (docs/ARCHITECTURE.md, "Follower lists").
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.size = 0
+        self._lists: OrderedDict[int, tuple[str, array[int]]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._lists)
+
+    def get(self, author: int, generation: str) -> array[int] | None:
+        cached = self._lists.get(author)
+        if cached is None or cached[0] != generation:
+            return None
+        self._lists.move_to_end(author)
+        return cached[1]
+
+    def put(self, author: int, generation: str, followers: Iterable[int]) -> array[int]:
+        ids = array("q", followers)
+        old = self._lists.pop(author, None)
+        if old is not None:
+            self.size -= len(old[1])
+        if len(ids) <= self.budget:
+            self._lists[author] = (generation, ids)
+            self.size += len(ids)
+            while self.size > self.budget:
+                _author, (_gen, dropped) = self._lists.popitem(last=False)
+                self.size -= len(dropped)
+        return ids
+

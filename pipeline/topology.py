@@ -55,6 +55,8 @@ class Tunables:
     rebuild_per_author: int
     retry_delays_s: tuple[float, ...]
     fanout: Policy
+    # Follower ids the fan-out worker keeps in memory (pipeline/fanout.FollowerLists), 8 bytes each.
+    follower_cache_ids: int = 10_000_000
     trending: TrendingConfig = field(default_factory=TrendingConfig)
     # How often the trending agent ranks its partitions and publishes a snapshot.
     trending_publish_s: float = 5.0
@@ -146,6 +148,7 @@ def parse_topology(raw: Any) -> Topology:
             rebuild_per_author=_positive_int(t, "rebuild_per_author"),
             retry_delays_s=_delays(t["retry_delays_s"]),
             fanout=_fanout(_mapping(t, "fanout")),
+            follower_cache_ids=_positive_int(t, "follower_cache_ids") if "follower_cache_ids" in t else 10_000_000,
             trending=TrendingConfig.from_mapping(t.get("trending", {})),
             trending_publish_s=float(t.get("trending_publish_s", 5.0)),
             moderation=ModerationConfig.from_mapping(t.get("moderation", {})),

@@ -121,3 +121,50 @@ async def test_unfollow_removes_and_follow_backfills_the_cached_timeline(running
     await eventually(cached, lambda ids: ids == set(), what="removed on unfollow")
     body = await home(http, running, reader)
     assert body["data"] == []
+
+
+async def test_follows_reach_the_fanout_workers_cached_follower_lists(running, producer, http, cass, redis_client):
+    """The fan-out worker keeps follower lists in memory (pipeline/fanout.FollowerLists): a follow
+    or unfollow after the author's list was cached changes who the author's next tweet is pushed
+    to, also after Redis lost the lists' generations."""
+    from adapters.redis_store import TimelineCache
+
+    author, first, second = await register(producer, cass, 3)
+    timelines = TimelineCache(redis_client, 800)
+    for reader in (author, first, second):
+        await timelines.fill(reader, [])
+
+    async def pushed(reader, tweet):
+        return await redis_client.zscore(timeline_key(reader), str(tweet)) is not None
+
+    async def tweet(text):
+        tweet_id = new_id()
+        await producer.send_event(event("tweet.created", author, {"tweet_id": str(tweet_id), "text": text}))
+        # Its author's own timeline takes it in the same write as the followers'.
+        await eventually(lambda: pushed(author, tweet_id), bool, what=f"{text} delivered")
+        return tweet_id
+
+    await follow(producer, first, author)
+    await eventually(lambda: cass.follower_counts([author]), lambda c: author in c and c[author].followers == 1,
+                     what="first follow")
+    t1 = await tweet("one follower")  # the worker now holds [first]
+    assert await pushed(first, t1) and not await pushed(second, t1)
+
+    await follow(producer, second, author)
+    await eventually(lambda: pushed(second, t1), bool, what="backfill of the new follower")
+    t2 = await tweet("two followers")
+    assert await pushed(first, t2) and await pushed(second, t2), "the cached list saw the follow"
+
+    await producer.send_event(event("follow.removed", first, {"followee_id": str(author)}))
+    await eventually(lambda: pushed(first, t2), lambda there: not there, what="removed on unfollow")
+    t3 = await tweet("after the unfollow")
+    assert await pushed(second, t3) and not await pushed(first, t3), "the cached list saw the unfollow"
+
+    # Redis loses the generations (and everything else): no list cached before is trusted.
+    await redis_client.flushdb()
+    for reader in (author, first, second):
+        await timelines.fill(reader, [])
+    await follow(producer, first, author)
+    await eventually(lambda: pushed(first, t3), bool, what="backfill after the flush")
+    t4 = await tweet("after the flush")
+    assert await pushed(first, t4) and await pushed(second, t4)

@@ -39,7 +39,7 @@ async def test_push_only_lands_in_built_timelines_and_replays_are_harmless(stack
     built, unbuilt = _uid(), _uid()
     await cache.fill(built, [])
     tweets = [sf.next_id(STARLING_EPOCH_MS + 10**9 + i) for i in range(8)]
-    assert await cache.push([(built, t) for t in tweets] + [(unbuilt, tweets[0])]) == 1
+    assert await cache.push([(built, t) for t in tweets] + [(unbuilt, tweets[0])]) == 8, "8 entries landed, all in built"
     assert await redis_client.exists(timeline_key(unbuilt)) == 0, "no partial timeline created"
     await cache.push([(built, t) for t in tweets])  # replay
     members = await redis_client.zrange(timeline_key(built), 0, -1)
@@ -66,7 +66,7 @@ async def test_cursor_pages_from_redis(stack, redis_client):
     assert await cache.page(reader, 100, since_id=tweets[5]) == tweets[:5]
 
 
-async def test_push_to_many_readers_touches_only_built_timelines(stack, redis_client):
+async def test_batched_push_touches_only_built_timelines(stack, redis_client):
     import adapters.redis_store as rs
 
     cache = TimelineCache(redis_client, cap=3)
@@ -78,12 +78,29 @@ async def test_push_to_many_readers_touches_only_built_timelines(stack, redis_cl
     old = rs.KEYS_PER_CALL
     rs.KEYS_PER_CALL = 3  # force several calls in one pipeline
     try:
-        for e in entries:
-            assert await cache.push_to_readers(readers, e) == 4
-        assert await cache.push_to_readers(readers, entries[-1]) == 4  # a replay changes nothing
+        keys = [timeline_key(r) for r in readers]
+        assert await cache.push_entries([(entries[0], keys)]) == 4
+        # The rest in one pipeline of calls that split entries' keys; then a replay, which changes nothing.
+        assert await cache.push_entries([(e, keys) for e in entries[1:]]) == 4 * 4
+        assert await cache.push_entries([(entries[-1], keys)]) == 4
     finally:
         rs.KEYS_PER_CALL = old
     for r in readers[:4]:
         assert await cache.page(r, 10) == sorted(entries, reverse=True)[:3]
     for r in readers[4:]:
         assert await redis_client.exists(timeline_key(r)) == 0
+
+
+async def test_push_survives_redis_forgetting_its_scripts(stack, redis_client):
+    """Fan-out writes go out as pre-packed EVALSHA calls; after SCRIPT FLUSH (as after a Redis
+    restart) the script is loaded again and the calls repeated, and the connection stays usable."""
+    cache = TimelineCache(redis_client, cap=800)
+    reader = _uid()
+    await cache.fill(reader, [])
+    sf = Snowflake(12)
+    first, second = (sf.next_id(STARLING_EPOCH_MS + 10**9 + i) for i in range(2))
+    assert await cache.push([(reader, first)]) == 1
+    await redis_client.script_flush()
+    assert await cache.push([(reader, second)]) == 1
+    assert await cache.page(reader, 10) == [second, first]
+    assert await redis_client.ping()
