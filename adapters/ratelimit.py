@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from adapters.redis_store import RateCheck
 from pipeline.topology import RateLimit
 
 _INCR_ALL = """
@@ -61,11 +62,21 @@ class RateLimiter:
         self._incr = client.register_script(_INCR_ALL)
         self.window_s = window_s
 
-    async def hit(self, category: str, limit: RateLimit, user_id: int | None, ip: str, now_s: float) -> Decision:
+    def check(self, category: str, limit: RateLimit, user_id: int | None, ip: str, now_s: float) -> RateCheck:
+        """The counters this request increments, for a command that does it along with its own
+        work (the home read); `decision` turns their new values into the verdict."""
         window = int(now_s) // self.window_s
         keys = [f"rl:{category}:ip:{ip}:{window}"]
+        limits = [limit.per_ip]
         if user_id is not None:
             keys.insert(0, f"rl:{category}:u:{user_id}:{window}")
-        counts = await self._incr(keys=keys, args=[self.window_s * 1000 + 1000])
-        user_count = int(counts[0]) if user_id is not None else None
-        return decide(limit, user_count, int(counts[-1]), now_s, self.window_s)
+            limits.insert(0, limit.per_user)
+        return RateCheck(keys, self.window_s * 1000 + 1000, limits)
+
+    def decision(self, limit: RateLimit, user_id: int | None, counts: list[int], now_s: float) -> Decision:
+        return decide(limit, counts[0] if user_id is not None else None, counts[-1], now_s, self.window_s)
+
+    async def hit(self, category: str, limit: RateLimit, user_id: int | None, ip: str, now_s: float) -> Decision:
+        check = self.check(category, limit, user_id, ip, now_s)
+        counts = await self._incr(keys=check.keys, args=[check.expire_ms])
+        return self.decision(limit, user_id, [int(n) for n in counts], now_s)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import hiredis
@@ -26,6 +27,23 @@ from pipeline import timeline
 from pipeline.snowflake import timestamp_ms
 
 SENTINEL = "-"
+
+
+@dataclass(frozen=True)
+class RateCheck:
+    """Rate-limit counters to increment in the same command (adapters/ratelimit.RateLimiter.check)."""
+    keys: list[str]
+    expire_ms: int
+    limits: list[int]  # one per key
+
+
+@dataclass(frozen=True)
+class HomeRead:
+    page: list[int] | None  # None: the timeline is not built (or the request is over a limit)
+    celebs: set[str]
+    viewer: str | None
+    generation: str | None
+    counts: list[int]  # the rate-limit counters after this request, if a RateCheck was given
 
 # KEYS = timelines (or authors' recent sets), entry by entry; ARGV[1] cap, then per entry: score,
 # member, and how many of the KEYS that follow are its. Appends to built keys only, trims them to
@@ -68,10 +86,21 @@ def connect(url: str) -> aioredis.Redis:
 
 
 # KEYS[1] active readers, KEYS[2] the reader's timeline, KEYS[3] celebrity set, KEYS[4] cached
-# viewer, KEYS[5] its generation; ARGV reader, now (s), max score, min score, count, timeline TTL.
-# A home read in one command: redis-py spends more CPU packing and parsing a command than the API
-# spends on anything else per read, so six commands in a pipeline cost several times this one.
+# viewer, KEYS[5] its generation, then any rate-limit counters (adapters/ratelimit.py: the user's,
+# then the IP's); ARGV reader, now (s), max score, min score, count, timeline TTL, then the
+# counters' expiry (ms) and limits. A home read in one command, its rate-limit count included:
+# redis-py and the event loop spend more CPU per command than the API spends on anything else
+# per read. Over a limit, nothing is read: {-1, {}, {}, nil, nil, counts}.
 _HOME_READ = """
+local counts = {}
+local over = false
+for i = 6, #KEYS do
+  local n = redis.call('INCR', KEYS[i])
+  if n == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[7]) end
+  counts[#counts + 1] = n
+  if n > tonumber(ARGV[7 + #counts]) then over = true end
+end
+if over then return {-1, {}, {}, false, false, counts} end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 local exists = redis.call('EXISTS', KEYS[2])
 local page = {}
@@ -79,7 +108,7 @@ if exists == 1 then
   page = redis.call('ZREVRANGEBYSCORE', KEYS[2], ARGV[3], ARGV[4], 'LIMIT', 0, tonumber(ARGV[5]))
   redis.call('EXPIRE', KEYS[2], ARGV[6])
 end
-return {exists, page, redis.call('SMEMBERS', KEYS[3]), redis.call('GET', KEYS[4]), redis.call('GET', KEYS[5])}
+return {exists, page, redis.call('SMEMBERS', KEYS[3]), redis.call('GET', KEYS[4]), redis.call('GET', KEYS[5]), counts}
 """
 
 # KEYS = sorted sets of this shape (authors' recent entries); ARGV max score, min score, count.
@@ -216,16 +245,20 @@ class TimelineCache:
         return self.page_result(exists, members, limit, max_id, since_id)
 
     async def home_read(self, reader: int, now_s: float, limit: int, max_id: int | None, since_id: int | None,
-                        ttl_s: int, celebs_key: str, active_key: str,
-                        viewer_keys: list[str]) -> tuple[list[int] | None, set[str], str | None, str | None]:
+                        ttl_s: int, celebs_key: str, active_key: str, viewer_keys: list[str],
+                        rate: RateCheck | None = None) -> HomeRead:
         """Mark the reader active, read a page of their timeline and extend its life, and fetch the
-        celebrity set and the cached viewer, in one command: (page or None if not built,
-        celebrity set members, viewer, viewer generation)."""
+        celebrity set and the cached viewer, in one command; with `rate`, count the request
+        against its limits first, and read nothing if it is over one."""
         hi, lo = _score_range(max_id, since_id)
-        exists, members, celebs, viewer, generation = await self._home_read(
-            keys=[active_key, timeline_key(reader), celebs_key, *viewer_keys],
-            args=[str(reader), now_s, hi, lo, limit * 2 + 16, ttl_s])
-        return self.page_result(exists, members, limit, max_id, since_id), set(celebs), viewer, generation
+        keys = [active_key, timeline_key(reader), celebs_key, *viewer_keys]
+        args: list[int | float | str] = [str(reader), now_s, hi, lo, limit * 2 + 16, ttl_s]
+        if rate is not None:
+            keys += rate.keys
+            args += [rate.expire_ms, *rate.limits]
+        exists, members, celebs, viewer, generation, counts = await self._home_read(keys=keys, args=args)
+        page = self.page_result(exists, members, limit, max_id, since_id) if exists != -1 else None
+        return HomeRead(page, set(celebs), viewer, generation, [int(n) for n in counts])
 
     async def recent_pages(self, authors: list[int], limit: int, max_id: int | None,
                            since_id: int | None) -> list[tuple[list[int], int] | None]:

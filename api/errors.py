@@ -11,6 +11,8 @@ import orjson
 import redis.exceptions
 from aiohttp import web
 
+from adapters.ratelimit import Decision
+
 log = logging.getLogger("starling.api")
 
 
@@ -71,3 +73,8 @@ async def error_middleware(request: web.Request,
     except Exception:  # noqa: BLE001 - logged here, never shown to the client
         log.exception("unhandled error on %s %s", request.method, request.path)
         return ApiError(500, "internal", "internal server error").response()
+
+
+def rate_limited(category: str | None, decision: Decision) -> ApiError:
+    return ApiError(429, "rate_limited", f"rate limit for {category} exceeded; retry after the reset",
+                    headers=decision.headers())

@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from adapters.cassandra_store import CassandraStore
 from adapters.graph_cache import ACTIVE, CELEBS, GraphCache
 from adapters.hot_cache import CachedReads
-from adapters.redis_store import TimelineCache, recent_key, timeline_key
+from adapters.redis_store import RateCheck, TimelineCache, recent_key, timeline_key
 from pipeline import timeline
 from pipeline.fanout import Policy
 from pipeline.visibility import Viewer
@@ -36,12 +36,18 @@ class HomeTimelines:
         self.policy = policy
 
     async def page(self, reader: int, views: CachedReads, limit: int, max_id: int | None,
-                   since_id: int | None, viewer: Viewer | None = None) -> tuple[Viewer, list[int]]:
+                   since_id: int | None, viewer: Viewer | None = None, rate: RateCheck | None = None,
+                   on_counts: Callable[[list[int]], None] | None = None) -> tuple[Viewer, list[int]]:
         """The reader's viewer and newest-first tweet ids (not yet filtered for blocks, mutes,
-        deletes). Pass the viewer back in for the next page of the same request."""
-        pushed, celebs, cached_viewer, generation = await self.cache.home_read(
+        deletes). Pass the viewer back in for the next page of the same request. With `rate`, the
+        request is counted against its limits in the same command and `on_counts` gets the
+        counters (it raises to refuse the request; then nothing was read)."""
+        read = await self.cache.home_read(
             reader, time.time(), limit, max_id, since_id, self.policy.activity_window_s, CELEBS, ACTIVE,
-            views.hot.viewer_keys(reader))
+            views.hot.viewer_keys(reader), rate)
+        if on_counts is not None:
+            on_counts(read.counts)
+        pushed, celebs, cached_viewer, generation = read.page, read.celebs, read.viewer, read.generation
         if viewer is None:
             viewer = await views.hot.viewer_from(reader, [cached_viewer, generation], views.cass.viewer)
         following = viewer.following

@@ -32,3 +32,7 @@ WRITER = web.AppKey("writer", object)  # api.writes.Writer (typed loosely to avo
 USER_ID = "starling.user_id"
 ROLES = "starling.roles"  # frozenset[str]: the token's roles ("moderator")
 OPERATION = "starling.operation"
+# A handler that counts its request in its own first Redis command (the home read) finds the
+# pending check under RATE_CHECK and leaves its verdict under RATE_DECISION for the guard.
+RATE_CHECK = "starling.rate_check"  # (category, RateLimit, adapters.redis_store.RateCheck)
+RATE_DECISION = "starling.rate_decision"  # adapters.ratelimit.Decision

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -9,8 +10,8 @@ import orjson
 from aiohttp import web
 
 from adapters.hot_cache import CachedReads
-from api.errors import ApiError, bad_request, json_response
-from api.keys import CASSANDRA, HOME, OPENAPI, TIMELINES, TOPOLOGY, USER_ID, VIEWS
+from api.errors import ApiError, bad_request, json_response, rate_limited
+from api.keys import CASSANDRA, HOME, LIMITER, OPENAPI, RATE_CHECK, RATE_DECISION, TIMELINES, TOPOLOGY, USER_ID, VIEWS
 from api.writes import path_id
 from pipeline import timeline
 from pipeline.counts import Counts
@@ -40,8 +41,11 @@ async def home_timeline(request: web.Request) -> web.Response:
     reader = request[USER_ID]
     limit, max_id, since_id = page_params(request)
     views, home = request.app[VIEWS], request.app[HOME]
-    # The first page comes with the viewer in the same Redis round trip; refills reuse it.
-    viewer, page0 = await home.page(reader, views, limit, max_id, since_id)
+    # The first page comes with the viewer and the rate-limit count in the same Redis round trip;
+    # refills reuse the viewer.
+    check = request.get(RATE_CHECK)
+    viewer, page0 = await home.page(reader, views, limit, max_id, since_id, rate=check[2] if check else None,
+                                    on_counts=(lambda counts: rate_decision(request, counts)) if check else None)
     first: list[int] | None = page0
 
     async def fetch(cursor: int | None) -> list[int]:
@@ -52,6 +56,16 @@ async def home_timeline(request: web.Request) -> web.Response:
         return (await home.page(reader, views, limit, cursor, since_id, viewer))[1]
 
     return await visible_page(views, viewer, fetch, limit, max_id, listed=True)
+
+
+def rate_decision(request: web.Request, counts: list[int]) -> None:
+    """The verdict from the counters a COUNTS_OWN_RATE handler's command returned (api/app.py),
+    kept for the guard's headers; 429 when over a limit."""
+    category, limit, _check = request[RATE_CHECK]
+    decision = request.app[LIMITER].decision(limit, request.get(USER_ID), counts, time.time())
+    request[RATE_DECISION] = decision
+    if not decision.allowed:
+        raise rate_limited(category, decision)
 
 
 async def user_tweets(request: web.Request) -> web.Response:

@@ -41,6 +41,7 @@ import aiohttp
 from adapters import provision
 from adapters.cassandra_store import CassandraStore, write_ts_us
 from adapters.graph_cache import GraphCache
+from adapters.hot_cache import HotCache
 from adapters.kafka import EventProducer
 from adapters.redis_store import TimelineCache, timeline_key
 from api.auth import mint_token
@@ -48,7 +49,7 @@ from bench.common import Lag, free_port, namespace, open_loop, progress, summary
 from bench.write_api import ROOMY
 from pipeline.events import Event, encode
 from pipeline.graph import FollowerCount
-from pipeline.model import User
+from pipeline.model import Tweet, User
 from pipeline.routing import partition_key
 from pipeline.snowflake import Snowflake
 from pipeline.topology import load_topology
@@ -282,9 +283,8 @@ async def measure(settings: Any, topology: Any, graph: dict[int, list[int]], act
 
 async def stage_capacity(settings: Any, topology: Any, cache: TimelineCache, active: list[int],
                          pushed_authors: list[int], n: int, rng: random.Random, zadd_ceiling: float) -> dict[str, Any]:
-    """The fan-out stage alone: a backlog of tweets placed on tweets.moderated as the moderation
-    agent forwards them (allowed, already stored), timed until the worker's lag on that topic is
-    zero. The burst above measures the whole pipeline, whose slowest stage is moderation."""
+    """The fan-out stage alone: a backlog of tweets stored and placed on tweets.moderated as the
+    moderation agent does (allowed), timed until the worker's lag on that topic is zero. The burst above measures the whole pipeline, whose slowest stage is moderation."""
     progress(f"fan-out stage: {n:,} tweets straight onto tweets.moderated, timing the drain")
     before = await timeline_entries(cache, active)
     producer = EventProducer(settings, topology, **{"linger.ms": 20})
@@ -292,6 +292,16 @@ async def stage_capacity(settings: Any, topology: Any, cache: TimelineCache, act
     events = [Event(IDS.next_id(), "tweet.created", 1, int(time.time() * 1000), author,
                     {"tweet_id": str(IDS.next_id()), "text": "capacity #fanout"})
               for author in (rng.choice(pushed_authors) for _ in range(n))]
+    # Stored first, as moderation stores a tweet before forwarding it: readers hydrate them later.
+    cass = await CassandraStore.open(settings)
+    hot = HotCache(cache.redis)
+    try:
+        tweets = [Tweet.from_event(e) for e in events]
+        for i in range(0, n, 5000):
+            await cass.save_tweets(tweets[i:i + 5000])
+            await hot.put_tweets(tweets[i:i + 5000])
+    finally:
+        await cass.close()
     t0 = time.monotonic()
     for i in range(0, n, 5000):
         await asyncio.gather(*(producer.send(topic, partition_key(e), encode(e)) for e in events[i:i + 5000]))
