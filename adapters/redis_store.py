@@ -45,6 +45,7 @@ class HomeRead:
     generation: str | None
     counts: list[int]  # the rate-limit counters after this request, if a RateCheck was given
 
+
 # KEYS = timelines (or authors' recent sets), entry by entry; ARGV[1] cap, then per entry: score,
 # member, and how many of the KEYS that follow are its. Appends to built keys only, trims them to
 # the cap, and returns how many (key, entry) pairs landed. One call carries a whole batch's

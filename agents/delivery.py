@@ -50,7 +50,7 @@ async def deliver_all(rt: Runtime, items: Iterable[tuple[int, int]]) -> None:
     deliveries = []
     for author, entry in pairs:
         keys = [timeline_key(author), recent_key(author)]
-        keys += [f"tl:{f}" for f in followers.get(author, ())]
+        keys += map(timeline_key, followers.get(author, ()))
         deliveries.append((entry, keys))
     await timelines.push_entries(deliveries)
 

@@ -238,7 +238,7 @@ async def measure(settings: Any, topology: Any, graph: dict[int, list[int]], act
             # are read from Cassandra, as after a worker restart), the second finds them cached.
             results["fanout_stage"] = {
                 phase: await stage_capacity(settings, topology, cache, active, pushed_authors, args.capacity, rng,
-                                            results["ceilings"]["redis_zadd_per_s"])
+                                            results["ceilings"]["redis_zadd_per_s"], args.worker_pid)
                 for phase in ("cold", "warm")}
 
         celeb_tweets = [(a, t) for a, t in run["sent"] if a in celeb_set]
@@ -282,7 +282,8 @@ async def measure(settings: Any, topology: Any, graph: dict[int, list[int]], act
 
 
 async def stage_capacity(settings: Any, topology: Any, cache: TimelineCache, active: list[int],
-                         pushed_authors: list[int], n: int, rng: random.Random, zadd_ceiling: float) -> dict[str, Any]:
+                         pushed_authors: list[int], n: int, rng: random.Random, zadd_ceiling: float,
+                         worker_pid: int) -> dict[str, Any]:
     """The fan-out stage alone: a backlog of tweets stored and placed on tweets.moderated as the
     moderation agent does (allowed), timed until the worker's lag on that topic is zero. The burst above measures the whole pipeline, whose slowest stage is moderation."""
     progress(f"fan-out stage: {n:,} tweets straight onto tweets.moderated, timing the drain")
@@ -302,6 +303,7 @@ async def stage_capacity(settings: Any, topology: Any, cache: TimelineCache, act
             await hot.put_tweets(tweets[i:i + 5000])
     finally:
         await cass.close()
+    stats0, cpu0 = await cache.redis.info("commandstats"), tree_cpu_seconds(worker_pid)
     t0 = time.monotonic()
     for i in range(0, n, 5000):
         await asyncio.gather(*(producer.send(topic, partition_key(e), encode(e)) for e in events[i:i + 5000]))
@@ -312,7 +314,11 @@ async def stage_capacity(settings: Any, topology: Any, cache: TimelineCache, act
         drained = await lag.zero() - t0
     finally:
         lag.close()
+    worker_cpu_s = tree_cpu_seconds(worker_pid) - cpu0
+    stats1 = await cache.redis.info("commandstats")
     written = await timeline_entries(cache, active) - before
+    # Where the time goes: Redis's own time in the fan-out script, and the worker's CPU, per entry.
+    script_us = stats1["cmdstat_evalsha"]["usec"] - stats0["cmdstat_evalsha"]["usec"]
     fullest = max(await cache.redis.eval(
         "local m = 0 for _, k in ipairs(KEYS) do m = math.max(m, redis.call('ZCARD', k)) end return m",
         len(active), *[timeline_key(r) for r in active]), 0)
@@ -321,16 +327,35 @@ async def stage_capacity(settings: Any, topology: Any, cache: TimelineCache, act
             "entries_per_tweet": round(written / n, 1), "entries_per_s": round(written / drained),
             "share_of_zadd_ceiling": round(written / drained / zadd_ceiling, 4),
             # Entries pushed out by the cap would not show in the count above.
-            "fullest_timeline": int(fullest) - 1, "timeline_cap": 800}
+            "fullest_timeline": int(fullest) - 1, "timeline_cap": 800,
+            "redis_script_us_per_entry": round(script_us / written, 2) if written else None,
+            "redis_script_busy_share": round(script_us / 1e6 / drained, 3),
+            "worker_cpu_us_per_entry": round(worker_cpu_s * 1e6 / written, 1) if written else None,
+            "worker_cpu_busy_share": round(worker_cpu_s / drained, 3),
+            # If Redis ran nothing but these scripts, back to back: the best this layout can do.
+            "redis_bound_share_of_zadd_ceiling": round(1e6 / (script_us / written) / zadd_ceiling, 3)
+            if written and script_us else None}
+
+
+def redis_commands(port: int) -> dict[str, int]:
+    """Commands Redis has run, by name (INFO commandstats)."""
+    out = subprocess.run(["redis-cli", "-p", str(port), "info", "commandstats"], capture_output=True, text=True,
+                         check=True).stdout
+    return {line.split(":")[0].removeprefix("cmdstat_"): int(line.split("calls=")[1].split(",")[0])
+            for line in out.splitlines() if line.startswith("cmdstat_")}
 
 
 def read_rates(args: argparse.Namespace, url: str, tokens: list[str], ceiling: float) -> list[dict[str, Any]]:
     out = []
     for rate in args.read_rates:
         progress(f"home-timeline reads: {rate}/s for {args.read_duration}s")
-        api_cpu = tree_cpu_seconds(args.api_pid)
+        api_cpu, commands = tree_cpu_seconds(args.api_pid), redis_commands(args.redis_port)
         reads = open_loop(url, rate, args.read_duration, tokens=tokens)
         reads["api_cpu_ms_per_read"] = round((tree_cpu_seconds(args.api_pid) - api_cpu) * 1000 / reads["requests"], 3)
+        # Host-independent: what each read asks of Redis (the API's CPU goes mostly to round trips).
+        after = redis_commands(args.redis_port)
+        reads["redis_commands_per_read"] = {c: round((n - commands.get(c, 0)) / reads["requests"], 2)
+                                            for c, n in sorted(after.items()) if n - commands.get(c, 0) >= reads["requests"] // 100}
         reads["share_of_bare_aiohttp"] = round(reads["completed_per_s"] / ceiling, 3)
         out.append(reads)
     return out
@@ -403,6 +428,8 @@ def main(argv: list[str] | None = None) -> int:
                                "bare_aiohttp_requests_per_s": bare_aiohttp_ceiling()}
         launcher.up(apps)
         args.api_pid = process.read_pid(next(a for a in apps if a.name == "api").pid_file)
+        args.worker_pid = process.read_pid(worker.pid_file)
+        args.redis_port = settings.redis_port
 
         def restart_api(n: int) -> int:
             launcher.down([a for a in apps if a.name == "api"])
@@ -467,6 +494,9 @@ def report(r: dict[str, Any]) -> None:
         print(f"fan-out stage alone ({phase}): {s['tweets']:,} tweets drained in {s['seconds_to_drain']}s = {s['tweets_per_s']:,}/s, "
               f"{s['entries_per_s']:,} entries/s ({s['entries_per_tweet']} per tweet; {s['share_of_zadd_ceiling']:.2%} "
               f"of the ZADD ceiling); fullest timeline {s['fullest_timeline']} of {s['timeline_cap']}")
+        print(f"  per entry: Redis {s['redis_script_us_per_entry']} us in the script (busy {s['redis_script_busy_share']:.0%}), "
+              f"worker CPU {s['worker_cpu_us_per_entry']} us (busy {s['worker_cpu_busy_share']:.0%}); Redis alone "
+              f"could write {s['redis_bound_share_of_zadd_ceiling']:.0%} of the ZADD ceiling this way")
     cel = r["celebrity"]
     print(f"celebrity tweets: {cel['celebrity_tweets']} -> in {cel['follower_timelines_containing_them']} of "
           f"{cel['follower_timelines_checked']} follower timelines checked")
@@ -476,7 +506,7 @@ def report(r: dict[str, Any]) -> None:
             print(f"reads ({n} API process{'es' if n > 1 else ''}): offered {rd['offered_per_s']}/s, "
                   f"done {rd['completed_per_s']}/s, p50 {rd['latency_ms']['p50']} ms, p99 {rd['latency_ms']['p99']} ms, "
                   f"API CPU {rd['api_cpu_ms_per_read']} ms/read; {rd['share_of_bare_aiohttp']:.1%} of a bare "
-                  f"aiohttp endpoint (one process)")
+                  f"aiohttp endpoint (one process); Redis commands per read {rd['redis_commands_per_read']}")
 
 
 if __name__ == "__main__":

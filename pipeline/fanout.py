@@ -89,4 +89,3 @@ class FollowerLists:
                 _author, (_gen, dropped) = self._lists.popitem(last=False)
                 self.size -= len(dropped)
         return ids
-
