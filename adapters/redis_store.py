@@ -60,9 +60,11 @@ for i = 2, #ARGV, 3 do
   local last = k + tonumber(ARGV[i + 2]) - 1
   for j = k, last do
     local key = KEYS[j]
-    if redis.call('EXISTS', key) == 1 then
-      redis.call('ZADD', key, score, member)
-      if redis.call('ZCARD', key) > cap + 1 then
+    -- A built key holds at least the sentinel: its size answers "built?" and "full?" at once.
+    local size = redis.call('ZCARD', key)
+    if size > 0 then
+      size = size + redis.call('ZADD', key, score, member)
+      if size > cap + 1 then
         redis.call('ZREMRANGEBYRANK', key, 1, -(cap + 1))
       end
       took = took + 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import faust
 
-from agents import engagement, fanout, graph, moderation, notifications, trending, users
+from agents import engagement, fanout, graph, moderation, trending, users
 from agents.runtime import Runtime, redeliver
 from pipeline.events import Contracts
 from pipeline.settings import Settings
@@ -57,9 +57,6 @@ def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, Runtim
             continue
         if name == "trending":
             trending.register(app, rt, raw_topic(spec.consumes), topology.topics[spec.consumes], raw_topic("trends"))
-            continue
-        if name.startswith("notify_"):  # one notification agent per topic it reads
-            notifications.register(app, rt, raw_topic(spec.consumes), topology.topics[spec.consumes], name)
             continue
         AGENT_MODULES[name].register(app, rt, raw_topic(spec.consumes), topology.topics[spec.consumes])
     return app, rt

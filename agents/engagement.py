@@ -1,6 +1,7 @@
 """engagement agent: ingest.engagements -> like and retweet facts in Cassandra, by event time, and
 exact like, retweet, reply and quote counts (pipeline/counts.py); a retweet also becomes a timeline
-entry (a `tweets` row by the retweeter) delivered to followers."""
+entry (a `tweets` row by the retweeter) delivered to followers; likes and retweets notify the
+tweet's author (agents/notifications.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 import faust
 
 from agents.delivery import deliver_all, for_each, withdraw
+from agents import notifications
 from agents.runtime import Positions, Rejections, Runtime, failpoint, run_batches
 from pipeline.counts import apply_changes
 from pipeline.engagement import fact_changes, like_facts, retweet_entries, retweet_facts
@@ -17,6 +19,7 @@ from pipeline.topology import TopicSpec
 
 
 def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) -> None:
+    notify = notifications.step(rt)
     async def handle(events: Sequence[Event], positions: Positions) -> Rejections:
         cass, _ = await rt.stores()
         await count(events, positions)
@@ -35,6 +38,7 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         await cass.apply_retweets(facts)
         await deliver_all(rt, ((e.author_id, e.tweet_id) for e in created))
         await for_each(((user, rid) for user, rid, _ms in undone), withdraw, rt)
+        await notify(events)  # likes and retweets
         return []
 
     async def count(events: Sequence[Event], positions: Positions) -> None:

@@ -1,6 +1,7 @@
 """fanout agent: tweets.moderated -> home timelines by the hybrid policy; replies and quotes also
 become tweet.referenced events (counted on ingest.engagements), hashtags hashtags.observed records
-(trending.hashtags), packed per partition: one record per partition and batch.
+(trending.hashtags), packed per partition: one record per partition and batch; and the
+notifications those tweets cause (agents/notifications.py).
 
 It reads what the moderation agent lets through (agents/moderation.py), which has already stored
 the tweet: a tweet.created is a delivered tweet (allow or label, or restored by a moderator), a
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 
 import faust
 
+from agents import notifications
 from agents.delivery import deliver_all, for_each, withdraw
 from agents.runtime import Positions, Rejections, Runtime, run_batches
 from pipeline.engagement import hashtag_observations, pack_observations, references
@@ -26,6 +28,7 @@ Change = tuple[Tweet, bool, int, int]
 
 def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) -> None:
     trending_partitions = rt.topology.topic_for_event("hashtags.observed").partitions
+    notify = notifications.step(rt)
 
     async def handle(events: Sequence[Event], _positions: Positions) -> Rejections:
         cass, _ = await rt.stores()
@@ -55,6 +58,7 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
                                      cass.get_users)
         observed = hashtag_observations(changes, {u: user.region for u, user in authors.items()})
         await rt.emit(references(changes) + pack_observations(observed, trending_partitions))
+        await notify(events)  # mentions, replies, quotes of delivered tweets
         return []
 
     @app.agent(topic, name="fanout")

@@ -1,5 +1,6 @@
 """graph agent: ingest.follows -> follow, block and mute edges in Cassandra, by event time, and
-exact follower counts (offset-guarded, written before the edges) with the celebrity set."""
+exact follower counts (offset-guarded, written before the edges) with the celebrity set; follows
+notify the followee (agents/notifications.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Sequence
 
 import faust
 
+from agents import notifications
 from agents.runtime import Positions, Rejections, Runtime, run_batches
 from pipeline.events import Event
 from pipeline.graph import apply_follow_counts, edges_by_kind, timeline_changes
@@ -14,6 +16,7 @@ from pipeline.topology import TopicSpec
 
 
 def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) -> None:
+    notify = notifications.step(rt)
     policy = rt.topology.tunables.fanout
     per_author = rt.topology.tunables.rebuild_per_author
 
@@ -41,6 +44,7 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         # Both ends: a follow changes the follower's view, a block both users' views.
         await rt.hot.invalidate_viewers(u for edges in by_kind.values() for s, t, _p, _ms in edges for u in (s, t))
         await update_timelines(timeline_changes(by_kind))
+        await notify(events)  # follows
         return []
 
     async def update_timelines(changes: list[tuple[str, int, int]]) -> None:

@@ -1,31 +1,32 @@
-"""notification agents: mentions, replies and quotes (ingest.tweets), likes and retweets
+"""Notifications: mentions, replies and quotes (tweets.moderated), likes and retweets
 (ingest.engagements), follows (ingest.follows) -> per-user notifications in Cassandra.
 
-One agent per topic, all with this handler, none the topic's owner: bad records and unresolved
-references are the owning agent's business (agents/runtime.py). A row per (recipient, causing
-event) makes replays rewrite the same rows (pipeline/notifications.py).
+Not an agent of its own: the agent owning each of those topics (fanout, engagement, graph) ends
+its batch with this step, so every topic has exactly one reader in the worker. Two agents on one
+topic each hold a reference to every record, and faust's rebalance waited for one that was never
+acked (docs/ARCHITECTURE.md); one reader also decodes each record once. A row per (recipient,
+causing event) makes replays rewrite the same rows (pipeline/notifications.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
-import faust
-
-from agents.runtime import Positions, Rejections, Runtime, run_batches
+from agents.runtime import Runtime
 from pipeline import notifications
 from pipeline.events import Event
-from pipeline.topology import TopicSpec
 from pipeline.visibility import can_see_author
 
-# A reply can reach this agent before the fanout agent has stored the tweet it answers (the owner
-# checked that tweet exists, so it is being written): look again after these pauses.
+# A referenced tweet may be found by the owner's reference check yet not be readable here at once
+# (its write still in flight): look again after these pauses.
 PARENT_RETRY_S = (0.2, 1.0, 3.0)
 
 
-def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec, name: str) -> None:
-    async def handle(events: Sequence[Event], _positions: Positions) -> Rejections:
+def step(rt: Runtime) -> Callable[[Sequence[Event]], Awaitable[None]]:
+    """The notifications a batch of events causes, written (called by the topic's owner)."""
+
+    async def notify(events: Sequence[Event]) -> None:
         cass, _ = await rt.stores()
         tweet_ids, handles = notifications.needs(events)
         authors = {e.id_field("tweet_id"): e.actor for e in events if e.type == "tweet.created"}
@@ -41,7 +42,7 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec, 
 
         rows = [n for e in events for n in notifications.for_event(e, authors, owners)]
         if not rows:
-            return []
+            return
         recipients = sorted({n.user_id for n in rows})
         viewers = dict(zip(recipients, await asyncio.gather(*(rt.hot.viewer(r, cass.viewer) for r in recipients))))
         actors = await cass.get_users({n.actor_id for n in rows if n.carries_tweet_by_actor})
@@ -56,8 +57,5 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec, 
             return True
 
         await cass.save_notifications(n for n in rows if allowed(n))
-        return []
 
-    @app.agent(topic, name=name)
-    async def notifications_agent(stream: faust.StreamT) -> None:
-        await run_batches(rt, stream, spec, handle, name, owner=False)
+    return notify

@@ -190,13 +190,11 @@ async def retry(action: Callable[[], Awaitable[Any]], what: str) -> None:
             delay = min(delay * 2, BACKOFF_MAX_S)
 
 
-async def run_batches(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, handle: Handler, name: str,
-                      owner: bool = True) -> None:
+async def run_batches(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, handle: Handler, name: str) -> None:
     """The body of every ingest agent: decode, check references, sink the good, never raise.
 
-    Several agents may read one topic; its `owner` (the agent named for it in topology.yaml) alone
-    dead-letters bad records and sends unresolved references to the retry topic (whose redelivery
-    reaches every agent of the topic again). The others skip what the owner refuses.
+    Each topic has one agent (topology.yaml): it dead-letters bad records and sends unresolved
+    references to the retry topic, whose redelivery reaches it again.
     """
     allowed = spec.accepted
     tun = rt.topology.tunables
@@ -207,11 +205,10 @@ async def run_batches(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, handl
             try:
                 decoded.append((ev, rt.contracts.decode(ev.message.value, allowed, tun.max_event_bytes)))
             except InvalidEvent as exc:
-                if owner:
-                    await rt.dead_letter(ev, exc.reason, exc.detail)
+                await rt.dead_letter(ev, exc.reason, exc.detail)
         if not decoded:
             continue
-        if not owner or spec.internal:  # an internal topic's records were checked on the way in
+        if spec.internal:  # an internal topic's records were checked on the way in
             await _handle_guarded(rt, decoded, handle, name)
             continue
         good = await _check_references(rt, decoded)

@@ -124,9 +124,15 @@ def parse_topology(raw: Any) -> Topology:
         raise TopologyError("topology must be a mapping with version: 1")
     topics = {name: _topic(name, spec) for name, spec in _mapping(raw, "topics").items()}
     agents = {name: _agent(name, spec) for name, spec in _mapping(raw, "agents").items()}
+    readers: dict[str, str] = {}
     for agent in agents.values():
         if agent.consumes not in topics:
             raise TopologyError(f"agent {agent.name} consumes unknown topic {agent.consumes}")
+        # One reader per topic in a worker: two agents on one topic each hold every record, and a
+        # rebalance waited 60 s for one of them that was never acknowledged (docs/ARCHITECTURE.md).
+        if agent.consumes in readers:
+            raise TopologyError(f"agents {readers[agent.consumes]} and {agent.name} both consume {agent.consumes}")
+        readers[agent.consumes] = agent.name
     seen: dict[str, str] = {}
     for topic in topics.values():
         for event_type in topic.events:

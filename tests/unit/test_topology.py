@@ -63,6 +63,13 @@ def test_agent_on_unknown_topic_is_refused():
         parse_topology(raw)
 
 
+def test_two_agents_on_one_topic_are_refused():
+    raw = copy.deepcopy(RAW)
+    raw["agents"]["notify_tweets"] = {"consumes": "tweets.moderated", "writes": ["cassandra.notifications"]}
+    with pytest.raises(TopologyError, match="both consume"):
+        parse_topology(raw)
+
+
 @pytest.mark.parametrize("path, value", [
     (("topics", "ingest.tweets", "partitions"), 0),
     (("topics", "ingest.tweets", "cleanup"), "forever"),
