@@ -43,6 +43,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from adapters.cassandra_store import CassandraStore
+from adapters.redis_store import evalsha_many
 
 from pipeline.counts import KINDS, Counts
 from pipeline.model import Tweet, User
@@ -231,11 +232,8 @@ class HotCache:
     async def put_counts(self, counts: Mapping[int, Counts]) -> None:
         if not counts:
             return
-        pipe = self.redis.pipeline(transaction=False)
-        for tid, c in counts.items():
-            await self._put_counts(keys=[counts_key(tid)], args=[c.offset, COUNTS_TTL_S, *(c.get(k) for k in KINDS)],
-                                   client=pipe)
-        await pipe.execute()
+        await evalsha_many(self.redis, self._put_counts, [
+            ([counts_key(tid)], [c.offset, COUNTS_TTL_S, *(c.get(k) for k in KINDS)]) for tid, c in counts.items()])
 
     # -- writes (the agents, after Cassandra's write) ----------------------------------------
     async def tombstone_tweets(self, tweet_ids: Iterable[int]) -> None:
@@ -250,14 +248,8 @@ class HotCache:
     async def put_tweets(self, tweets: Iterable[Tweet]) -> None:
         """Write through a tweet whose moderation changed (after Cassandra's write): a reader's
         stale fill either came first and is overwritten, or finds this value (NX fails)."""
-        pipe = self.redis.pipeline(transaction=False)
-        n = 0
-        for t in tweets:
-            await self._put_live(keys=[tweet_key(t.tweet_id)], args=[encode_tweet(t), TWEET_TTL_S, TOMBSTONE],
-                                 client=pipe)
-            n += 1
-        if n:
-            await pipe.execute()
+        await evalsha_many(self.redis, self._put_live, [
+            ([tweet_key(t.tweet_id)], [encode_tweet(t), TWEET_TTL_S, TOMBSTONE]) for t in tweets])
 
     async def put_users(self, users: Iterable[User]) -> None:
         pipe = self.redis.pipeline(transaction=False)

@@ -183,37 +183,7 @@ class TimelineCache:
                     keys, args = [], [self.cap]
         if keys:
             calls.append((keys, args))
-        return sum(int(n) for n in await self._evalsha_many(self._push, calls))
-
-    async def _evalsha_many(self, script: AsyncScript, calls: list[tuple[list[str], list[int | str]]]) -> list[Any]:
-        """Run a script once per (keys, args) on one connection, pipelined, packed by hiredis.
-
-        redis-py packs commands in Python, argument by argument: for a fan-out batch (~16 calls of
-        1,000 keys) that took 16 ms of the worker's CPU, hiredis 1.8 ms (bench/fanout.py). After a
-        Redis restart the script is loaded again and the calls repeated (they are idempotent)."""
-        if not calls:
-            return []
-        pool = self.redis.connection_pool
-        for attempt in (1, 2):
-            # (hiredis's stub types the tuple as having one element)
-            packed = b"".join(hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))  # type: ignore[arg-type]
-                              for keys, args in calls)
-            conn = await pool.get_connection()  # type: ignore[no-untyped-call]
-            try:
-                await conn.send_packed_command(packed, check_health=False)
-                return [await conn.read_response() for _ in calls]
-            except NoScriptError:
-                # The other replies are still unread: this connection cannot be reused.
-                await conn.disconnect()
-                if attempt == 2:
-                    raise
-                await self.redis.script_load(script.script)
-            except BaseException:
-                await conn.disconnect()
-                raise
-            finally:
-                await pool.release(conn)
-        raise AssertionError("unreachable")
+        return sum(int(n) for n in await evalsha_many(self.redis, self._push, calls))
 
     async def remove(self, entries: Iterable[tuple[int, int]], author: int | None = None) -> None:
         """Take (reader, tweet id) entries out of timelines (deleted tweets, unfollows), and out of
@@ -297,6 +267,39 @@ class TimelineCache:
             return None
         ids = sorted((int(m) for m in members if m != SENTINEL), reverse=True)
         return timeline.page(ids, limit, max_id, since_id)
+
+
+async def evalsha_many(client: aioredis.Redis, script: AsyncScript,
+                       calls: Sequence[tuple[Sequence[str], Sequence[Any]]]) -> list[Any]:
+    """Run a script once per (keys, args) on one connection, pipelined, packed by hiredis.
+
+    redis-py packs commands in Python, argument by argument: for a fan-out batch (~16 calls of
+    1,000 keys) that took 16 ms of the worker's CPU, hiredis 1.8 ms (bench/fanout.py). And a
+    redis-py pipeline holding a Script asks Redis whether it exists before every execute, a round
+    trip of its own. After a Redis restart the script is loaded again and the calls repeated
+    (callers' scripts are idempotent)."""
+    if not calls:
+        return []
+    pool = client.connection_pool
+    for attempt in (1, 2):
+        packed = b"".join(hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))
+                          for keys, args in calls)
+        conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            await conn.send_packed_command(packed, check_health=False)
+            return [await conn.read_response() for _ in calls]
+        except NoScriptError:
+            # The other replies are still unread: this connection cannot be reused.
+            await conn.disconnect()
+            if attempt == 2:
+                raise
+            await client.script_load(script.script)
+        except BaseException:
+            await conn.disconnect()
+            raise
+        finally:
+            await pool.release(conn)
+    raise AssertionError("unreachable")
 
 
 def _score_range(max_id: int | None, since_id: int | None) -> tuple[str, str]:
