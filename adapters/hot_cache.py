@@ -43,6 +43,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from adapters.cassandra_store import CassandraStore
+from adapters.redis_mux import Commands, Pooled
 from adapters.redis_store import evalsha_many
 
 from pipeline.counts import KINDS, Counts
@@ -149,8 +150,11 @@ def decode_viewer(user_id: int, raw: str | bytes) -> Viewer:
 
 
 class HotCache:
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, reads: Commands | None = None) -> None:
+        """`reads` carries the lookups (tweets, users, counts, viewers): the API passes its
+        multiplexed connection (adapters/redis_mux.py); writes and fills go through `client`."""
         self.redis = client
+        self.reads = reads or Pooled(client)
         self._fill_viewer = client.register_script(_FILL_IF_GENERATION)
         self._put_counts = client.register_script(_PUT_COUNTS_IF_NEWER)
         self._get_counts = client.register_script(_GET_COUNTS)
@@ -176,7 +180,7 @@ class HotCache:
             return {}
         out: dict[int, V] = {}
         missing: list[int] = []
-        for ident, raw in zip(wanted, await self.redis.mget([key(i) for i in wanted])):
+        for ident, raw in zip(wanted, await self.reads.call("MGET", *[key(i) for i in wanted])):
             if raw is None:
                 missing.append(ident)
             elif raw != TOMBSTONE:
@@ -192,7 +196,7 @@ class HotCache:
         return out
 
     async def viewer(self, user_id: int, load: Callable[[int], Awaitable[Viewer]]) -> Viewer:
-        return await self.viewer_from(user_id, await self.redis.mget(self.viewer_keys(user_id)), load)
+        return await self.viewer_from(user_id, await self.reads.call("MGET", *self.viewer_keys(user_id)), load)
 
     @staticmethod
     def viewer_keys(user_id: int) -> list[str]:
@@ -217,7 +221,7 @@ class HotCache:
             return {}
         out: dict[int, Counts] = {}
         missing: list[int] = []
-        for tid, values in zip(wanted, await self._get_counts(keys=[counts_key(t) for t in wanted])):
+        for tid, values in zip(wanted, await self.reads.script(self._get_counts, [counts_key(t) for t in wanted], [])):
             if values[0] is None:
                 missing.append(tid)
             else:

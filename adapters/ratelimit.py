@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from adapters.redis_mux import Commands, Pooled
 from adapters.redis_store import RateCheck
 from pipeline.topology import RateLimit
 
@@ -58,8 +59,9 @@ def decide(limit: RateLimit, user_count: int | None, ip_count: int, now_s: float
 
 
 class RateLimiter:
-    def __init__(self, client: aioredis.Redis, window_s: int) -> None:
+    def __init__(self, client: aioredis.Redis, window_s: int, reads: Commands | None = None) -> None:
         self._incr = client.register_script(_INCR_ALL)
+        self.commands = reads or Pooled(client)  # the API's multiplexed connection (redis_mux.py)
         self.window_s = window_s
 
     def check(self, category: str, limit: RateLimit, user_id: int | None, ip: str, now_s: float) -> RateCheck:
@@ -78,5 +80,5 @@ class RateLimiter:
 
     async def hit(self, category: str, limit: RateLimit, user_id: int | None, ip: str, now_s: float) -> Decision:
         check = self.check(category, limit, user_id, ip, now_s)
-        counts = await self._incr(keys=check.keys, args=[check.expire_ms])
+        counts = await self.commands.script(self._incr, check.keys, [check.expire_ms])
         return self.decision(limit, user_id, [int(n) for n in counts], now_s)

@@ -23,6 +23,7 @@ from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
+from adapters.redis_mux import Commands, Pooled
 from pipeline import timeline
 from pipeline.snowflake import timestamp_ms
 
@@ -142,16 +143,19 @@ def recent_key(author_id: int) -> str:
 
 
 class TimelineCache:
-    def __init__(self, client: aioredis.Redis, cap: int) -> None:
+    def __init__(self, client: aioredis.Redis, cap: int, reads: Commands | None = None) -> None:
+        """`reads` carries the read path's commands (home_read, recent_pages): the API passes its
+        multiplexed connection (adapters/redis_mux.py); everything else goes through `client`."""
         self.redis = client
+        self.reads = reads or Pooled(client)
         self.cap = cap
         self._push = client.register_script(_PUSH_ENTRIES)
         self._home_read = client.register_script(_HOME_READ)
         self._read_pages = client.register_script(_READ_PAGES)
 
     @classmethod
-    def from_url(cls, url: str, cap: int) -> TimelineCache:
-        return cls(connect(url), cap)
+    def from_url(cls, url: str, cap: int, reads: Commands | None = None) -> TimelineCache:
+        return cls(connect(url), cap, reads)
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -229,7 +233,7 @@ class TimelineCache:
         if rate is not None:
             keys += rate.keys
             args += [rate.expire_ms, *rate.limits]
-        exists, members, celebs, viewer, generation, counts = await self._home_read(keys=keys, args=args)
+        exists, members, celebs, viewer, generation, counts = await self.reads.script(self._home_read, keys, args)
         page = self.page_result(exists, members, limit, max_id, since_id) if exists != -1 else None
         return HomeRead(page, set(celebs), viewer, generation, [int(n) for n in counts])
 
@@ -238,7 +242,7 @@ class TimelineCache:
         """Pages of several authors' recent-entry sets in one command: (ids, set size) or None
         when a set is not built."""
         hi, lo = _score_range(max_id, since_id)
-        replies = await self._read_pages(keys=[recent_key(a) for a in authors], args=[hi, lo, limit * 2 + 16])
+        replies = await self.reads.script(self._read_pages, [recent_key(a) for a in authors], [hi, lo, limit * 2 + 16])
         out: list[tuple[list[int], int] | None] = []
         for reply in replies:
             if not reply:

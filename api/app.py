@@ -13,6 +13,7 @@ from adapters.hot_cache import CachedReads, HotCache
 from adapters.idempotency import IdempotencyStore
 from adapters.kafka import EventProducer
 from adapters.ratelimit import RateLimiter
+from adapters.redis_mux import Multiplexed
 from adapters.redis_store import TimelineCache
 from api import contract, moderation, notifications, reads, writes
 from api.auth import Authenticator
@@ -87,11 +88,13 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
     settings, topology = app[SETTINGS], app[TOPOLOGY]
     tun, policy = topology.tunables, topology.api
     app[CASSANDRA] = await CassandraStore.open(settings)
-    app[TIMELINES] = TimelineCache.from_url(settings.redis_url, tun.timeline_cap)
-    app[VIEWS] = CachedReads(app[CASSANDRA], HotCache(app[TIMELINES].redis))
+    # Every request's lookups share one multiplexed connection; writes and rebuilds use the pool.
+    lookups = Multiplexed(settings.redis_url)
+    app[TIMELINES] = TimelineCache.from_url(settings.redis_url, tun.timeline_cap, lookups)
+    app[VIEWS] = CachedReads(app[CASSANDRA], HotCache(app[TIMELINES].redis, lookups))
     app[HOME] = HomeTimelines(app[CASSANDRA], app[TIMELINES], GraphCache(app[TIMELINES].redis),
                               tun.rebuild_per_author, tun.fanout)
-    app[LIMITER] = RateLimiter(app[TIMELINES].redis, policy.window_s)
+    app[LIMITER] = RateLimiter(app[TIMELINES].redis, policy.window_s, lookups)
     producer = EventProducer(settings, topology, **{"message.timeout.ms": policy.produce_timeout_ms,
                                                     "linger.ms": policy.produce_linger_ms})
     app[WRITER] = writes.Writer(
@@ -102,6 +105,7 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
     )
     yield
     producer.close()
+    await lookups.aclose()
     await app[TIMELINES].close()
     await app[CASSANDRA].close()
 

@@ -87,6 +87,12 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def machine_cpu_seconds() -> float:
+    """Busy CPU time of the whole machine, all cores (/proc/stat: everything but idle and iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def calibration_us() -> float:
     """Microseconds for a fixed pure-Python workload (HMAC-SHA256 of 100 bytes plus a 200-step
     loop). This machine's speed varies with its host (2x seen within an hour), so every result

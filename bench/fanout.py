@@ -31,9 +31,11 @@ import argparse
 import asyncio
 import dataclasses
 import random
+import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -45,7 +47,8 @@ from adapters.hot_cache import HotCache
 from adapters.kafka import EventProducer
 from adapters.redis_store import TimelineCache, timeline_key
 from api.auth import mint_token
-from bench.common import Lag, free_port, namespace, open_loop, progress, summary_ms, tree_cpu_seconds, write_results
+from bench.common import (Lag, free_port, machine_cpu_seconds, namespace, open_loop, progress, summary_ms,
+                          tree_cpu_seconds, write_results)
 from bench.write_api import ROOMY
 from pipeline.events import Event, encode
 from pipeline.graph import FollowerCount
@@ -345,13 +348,34 @@ def redis_commands(port: int) -> dict[str, int]:
             for line in out.splitlines() if line.startswith("cmdstat_")}
 
 
+def profile_api(args: argparse.Namespace, name: str) -> subprocess.Popen[bytes] | None:
+    """With --profile DIR: py-spy samples the API's processes for the read run, as collapsed stacks
+    (DIR/NAME.txt; flamegraph.pl or speedscope read them)."""
+    if not args.profile:
+        return None
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if spy is None:
+        raise SystemExit("--profile needs py-spy: pip install -e '.[bench]'")
+    Path(args.profile).mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen([spy, "record", "--subprocesses", "--format", "raw", "--rate", "200", "--nonblocking",
+                             "-d", str(args.read_duration), "-p", str(args.api_pid),
+                             "-o", str(Path(args.profile) / f"{name}.txt")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def read_rates(args: argparse.Namespace, url: str, tokens: list[str], ceiling: float) -> list[dict[str, Any]]:
     out = []
     for rate in args.read_rates:
         progress(f"home-timeline reads: {rate}/s for {args.read_duration}s")
         api_cpu, commands = tree_cpu_seconds(args.api_pid), redis_commands(args.redis_port)
+        busy, t0 = machine_cpu_seconds(), time.monotonic()
+        spy = profile_api(args, f"reads-{rate}")
         reads = open_loop(url, rate, args.read_duration, tokens=tokens)
+        if spy is not None:
+            spy.wait(timeout=60)
         reads["api_cpu_ms_per_read"] = round((tree_cpu_seconds(args.api_pid) - api_cpu) * 1000 / reads["requests"], 3)
+        # How busy both cores were (the load generator, Redis, the JVMs and the worker share them).
+        reads["machine_busy_cores"] = round((machine_cpu_seconds() - busy) / (time.monotonic() - t0), 2)
         # Host-independent: what each read asks of Redis (the API's CPU goes mostly to round trips).
         after = redis_commands(args.redis_port)
         reads["redis_commands_per_read"] = {c: round((n - commands.get(c, 0)) / reads["requests"], 2)
@@ -384,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1, help="worker processes in the consumer group")
     p.add_argument("--compare-api-processes", type=lambda v: [int(x) for x in v.split(",")], default=[],
                    help="then repeat the reads with the API restarted with each of these process counts")
+    p.add_argument("--profile", metavar="DIR", default=None,
+                   help="sample the API with py-spy during each read run (collapsed stacks in DIR)")
     args = p.parse_args(argv)
     rng = random.Random(args.seed)
 
@@ -504,8 +530,9 @@ def report(r: dict[str, Any]) -> None:
     for n, rows in [(r["api_processes"], r["reads"]), *((int(k), v) for k, v in r.get("reads_by_api_processes", {}).items())]:
         for rd in rows:
             print(f"reads ({n} API process{'es' if n > 1 else ''}): offered {rd['offered_per_s']}/s, "
-                  f"done {rd['completed_per_s']}/s, p50 {rd['latency_ms']['p50']} ms, p99 {rd['latency_ms']['p99']} ms, "
-                  f"API CPU {rd['api_cpu_ms_per_read']} ms/read; {rd['share_of_bare_aiohttp']:.1%} of a bare "
+                  f"done {rd['completed_per_s']}/s, p50 {rd['latency_ms']['p50']} ms, p90 {rd['latency_ms']['p90']} ms, "
+                  f"p99 {rd['latency_ms']['p99']} ms, API CPU {rd['api_cpu_ms_per_read']} ms/read, machine busy "
+                  f"{rd.get('machine_busy_cores', '?')} of 2 cores; {rd['share_of_bare_aiohttp']:.1%} of a bare "
                   f"aiohttp endpoint (one process); Redis commands per read {rd['redis_commands_per_read']}")
 
 
