@@ -149,12 +149,17 @@ def decode_viewer(user_id: int, raw: str | bytes) -> Viewer:
                   blocked_either_way=frozenset(blocked))
 
 
+# Viewers kept decoded per process, first decoded first out (one of 1,000 followees is about 60 KB).
+DECODED_VIEWERS = 2048
+
+
 class HotCache:
     def __init__(self, client: aioredis.Redis, reads: Commands | None = None) -> None:
         """`reads` carries the lookups (tweets, users, counts, viewers): the API passes its
         multiplexed connection (adapters/redis_mux.py); writes and fills go through `client`."""
         self.redis = client
         self.reads = reads or Pooled(client)
+        self._decoded: dict[int, tuple[str | bytes, Viewer]] = {}  # by user: cached text, its decoding
         self._fill_viewer = client.register_script(_FILL_IF_GENERATION)
         self._put_counts = client.register_script(_PUT_COUNTS_IF_NEWER)
         self._get_counts = client.register_script(_GET_COUNTS)
@@ -207,7 +212,16 @@ class HotCache:
                           load: Callable[[int], Awaitable[Viewer]]) -> Viewer:
         raw, generation = reply
         if raw is not None:
-            return decode_viewer(user_id, raw)
+            # Decoding a viewer (frozensets of every followee) costs more than comparing the
+            # cached text with the one it was decoded from.
+            seen = self._decoded.get(user_id)
+            if seen is not None and seen[0] == raw:
+                return seen[1]
+            decoded = decode_viewer(user_id, raw)
+            self._decoded[user_id] = (raw, decoded)
+            if len(self._decoded) > DECODED_VIEWERS:
+                self._decoded.pop(next(iter(self._decoded)))
+            return decoded
         viewer = await load(user_id)
         await self._fill_viewer(keys=[viewer_key(user_id), generation_key(user_id)],
                                 args=[generation if generation is not None else "", encode_viewer(viewer), VIEWER_TTL_S])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -134,10 +135,15 @@ async def visible_page(views: CachedReads, viewer: Viewer, fetch: Callable[[int 
 async def hydrate(views: CachedReads, ids: list[int]) -> list[Hydrated]:
     """Live tweets with their authors, in the order of `ids`; a retweet entry comes with its
     original, and one whose original is gone drops out like a deleted tweet."""
-    tweets = await views.get_tweets(ids)
-    originals = await views.get_tweets(t.retweet_of for t in tweets.values() if t.retweet_of is not None)
-    users = await views.get_users([t.author_id for t in tweets.values()] + [t.author_id for t in originals.values()])
-    counts = await views.get_counts([*tweets, *originals])
+    # Lookups that do not depend on each other leave together: the API's Redis connection sends
+    # what is asked in one turn of the event loop in one write (adapters/redis_mux.py).
+    tweets, counts = await asyncio.gather(views.get_tweets(ids), views.get_counts(ids))
+    retweeted = [t.retweet_of for t in tweets.values() if t.retweet_of is not None]
+    originals = await views.get_tweets(retweeted) if retweeted else {}
+    users, original_counts = await asyncio.gather(
+        views.get_users([t.author_id for t in tweets.values()] + [t.author_id for t in originals.values()]),
+        views.get_counts(originals))
+    counts.update(original_counts)
     out: list[Hydrated] = []
     for i in ids:
         t = tweets.get(i)

@@ -93,6 +93,32 @@ def machine_cpu_seconds() -> float:
     return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
+def process_cpu_seconds() -> dict[str, float]:
+    """CPU time so far of every live process, by "pid name" (for what else shares the cores)."""
+    out: dict[str, float] = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+            cmd = (d / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        words = [w.decode(errors="replace") for w in cmd if w]
+        label = next((w for w in reversed(words) if w in ("api", "worker") or "CassandraDaemon" in w
+                      or w.endswith("openloop.mjs") or "kafka.Kafka" in w or "KafkaRaftServer" in w), name)
+        fields = stat.rsplit(")", 1)[1].split()
+        out[f"{d.name} {label.rsplit('.', 1)[-1]}"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def busiest(before: dict[str, float], after: dict[str, float], seconds: float, n: int = 8) -> dict[str, float]:
+    """The n processes that used the most CPU between two process_cpu_seconds(), in cores."""
+    used = {k: (v - before.get(k, 0.0)) / seconds for k, v in after.items()}
+    return {k: round(v, 2) for k, v in sorted(used.items(), key=lambda kv: -kv[1])[:n] if v >= 0.01}
+
+
 def calibration_us() -> float:
     """Microseconds for a fixed pure-Python workload (HMAC-SHA256 of 100 bytes plus a 200-step
     loop). This machine's speed varies with its host (2x seen within an hour), so every result

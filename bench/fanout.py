@@ -47,8 +47,8 @@ from adapters.hot_cache import HotCache
 from adapters.kafka import EventProducer
 from adapters.redis_store import TimelineCache, timeline_key
 from api.auth import mint_token
-from bench.common import (Lag, free_port, machine_cpu_seconds, namespace, open_loop, progress, summary_ms,
-                          tree_cpu_seconds, write_results)
+from bench.common import (Lag, busiest, free_port, machine_cpu_seconds, namespace, open_loop, process_cpu_seconds,
+                          progress, summary_ms, tree_cpu_seconds, write_results)
 from bench.write_api import ROOMY
 from pipeline.events import Event, encode
 from pipeline.graph import FollowerCount
@@ -368,14 +368,16 @@ def read_rates(args: argparse.Namespace, url: str, tokens: list[str], ceiling: f
     for rate in args.read_rates:
         progress(f"home-timeline reads: {rate}/s for {args.read_duration}s")
         api_cpu, commands = tree_cpu_seconds(args.api_pid), redis_commands(args.redis_port)
-        busy, t0 = machine_cpu_seconds(), time.monotonic()
+        busy, procs, t0 = machine_cpu_seconds(), process_cpu_seconds(), time.monotonic()
         spy = profile_api(args, f"reads-{rate}")
         reads = open_loop(url, rate, args.read_duration, tokens=tokens)
         if spy is not None:
             spy.wait(timeout=60)
         reads["api_cpu_ms_per_read"] = round((tree_cpu_seconds(args.api_pid) - api_cpu) * 1000 / reads["requests"], 3)
         # How busy both cores were (the load generator, Redis, the JVMs and the worker share them).
-        reads["machine_busy_cores"] = round((machine_cpu_seconds() - busy) / (time.monotonic() - t0), 2)
+        seconds = time.monotonic() - t0
+        reads["machine_busy_cores"] = round((machine_cpu_seconds() - busy) / seconds, 2)
+        reads["busiest_processes_cores"] = busiest(procs, process_cpu_seconds(), seconds)
         # Host-independent: what each read asks of Redis (the API's CPU goes mostly to round trips).
         after = redis_commands(args.redis_port)
         reads["redis_commands_per_read"] = {c: round((n - commands.get(c, 0)) / reads["requests"], 2)
@@ -532,7 +534,7 @@ def report(r: dict[str, Any]) -> None:
             print(f"reads ({n} API process{'es' if n > 1 else ''}): offered {rd['offered_per_s']}/s, "
                   f"done {rd['completed_per_s']}/s, p50 {rd['latency_ms']['p50']} ms, p90 {rd['latency_ms']['p90']} ms, "
                   f"p99 {rd['latency_ms']['p99']} ms, API CPU {rd['api_cpu_ms_per_read']} ms/read, machine busy "
-                  f"{rd.get('machine_busy_cores', '?')} of 2 cores; {rd['share_of_bare_aiohttp']:.1%} of a bare "
+                  f"{rd.get('machine_busy_cores', '?')} of 2 cores {rd.get('busiest_processes_cores', {})}; {rd['share_of_bare_aiohttp']:.1%} of a bare "
                   f"aiohttp endpoint (one process); Redis commands per read {rd['redis_commands_per_read']}")
 
 

@@ -8,7 +8,7 @@ arrives.
 import asyncio
 import secrets
 
-from adapters.hot_cache import HotCache, TOMBSTONE, tweet_key, user_key, viewer_key
+from adapters.hot_cache import HotCache, TOMBSTONE, encode_viewer, tweet_key, user_key, viewer_key
 from pipeline.model import Tweet, User
 from pipeline.visibility import Viewer
 
@@ -126,3 +126,19 @@ async def test_a_graph_change_during_a_viewer_load_prevents_the_fill(redis_clien
     assert await hot.viewer(uid, must_not_load) == after_block
     await hot.invalidate_viewers([uid])
     assert await redis_client.exists(viewer_key(uid)) == 0, "a change drops the cached viewer"
+
+
+async def test_a_process_reuses_a_decoded_viewer_only_while_redis_holds_the_same_one(redis_client):
+    hot = HotCache(redis_client)
+    uid, a, b = _id(), _id(), _id()
+    first = Viewer(uid, frozenset({a}), frozenset(), frozenset())
+    second = Viewer(uid, frozenset({a, b}), frozenset(), frozenset({b}))
+
+    async def must_not_load(_user):
+        raise AssertionError("served from the cache")
+
+    await redis_client.set(viewer_key(uid), encode_viewer(first))
+    got = await hot.viewer(uid, must_not_load)
+    assert got == first and await hot.viewer(uid, must_not_load) is got, "decoded once"
+    await redis_client.set(viewer_key(uid), encode_viewer(second))  # what a refill after a change does
+    assert await hot.viewer(uid, must_not_load) == second
