@@ -91,8 +91,8 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         created = [e for e in events if e.type == "tweet.created"]
         overrides = [e for e in events if e.type == "verdict.overridden"]
         authors = {e.actor for e in created} | {e.id_field("author_id") for e in overrides}
-        history = await histories.load(rt, authors)
-        users = await rt.hot.users({e.actor for e in created}, cass.get_users)
+        history, users = await asyncio.gather(histories.load(rt, authors),
+                                              rt.hot.users({e.actor for e in created}, cass.get_users))
         created_ids = {e.id_field("tweet_id") for e in created}
         known = await cass.tweet_refs({e.id_field("tweet_id") for e in overrides} - created_ids)
         scores = iter(moderator.model.score_batch([e.data["text"] for e in created]) if created else [])
@@ -141,8 +141,7 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         for record in overridden:  # in order: two overrides of one tweet in a batch end as the last says
             await cass.save_override(record)
         await rt.hot.put_tweets(tweets[r.tweet_id] for r in overridden)
-        await rt.emit(published, to=VERDICTS)
-        await rt.emit(forwarded, to=FORWARD)
+        await rt.emit_all((published, VERDICTS), (forwarded, FORWARD))
         histories.keep(history, epoch)
         return []
 

@@ -126,10 +126,16 @@ class Runtime:
         """Produce derived events to their topics (by topology.yaml, or `to`), waiting for every ack
         before the batch that caused them is done: its offsets are committed only after. Records of
         one key keep their order (one producer, sent in sequence)."""
+        await self.emit_all((events, to))
+
+    async def emit_all(self, *groups: tuple[Sequence[Event], str | None]) -> None:
+        """emit() for several (events, to) groups, all sent before any ack is awaited: one wait for
+        the broker per batch instead of one per group."""
         futures = []
-        for e in events:
-            topic = self.derived_topics[to or self.topology.topic_for_event(e.type).name]
-            futures.append(await topic.send(key=partition_key(e), value=encode(e), partition=explicit_partition(e)))
+        for events, to in groups:
+            for e in events:
+                topic = self.derived_topics[to or self.topology.topic_for_event(e.type).name]
+                futures.append(await topic.send(key=partition_key(e), value=encode(e), partition=explicit_partition(e)))
         for fut in futures:
             await fut
 

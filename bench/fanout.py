@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 
 from adapters import provision
 from adapters.cassandra_store import CassandraStore, write_ts_us
@@ -47,7 +48,7 @@ from adapters.hot_cache import HotCache
 from adapters.kafka import EventProducer
 from adapters.redis_store import TimelineCache, timeline_key
 from api.auth import mint_token
-from bench.common import (Lag, busiest, free_port, machine_cpu_seconds, namespace, open_loop, process_cpu_seconds,
+from bench.common import (Lag, busiest, cpu_seconds, free_port, machine_cpu_seconds, namespace, open_loop, process_cpu_seconds,
                           progress, summary_ms, tree_cpu_seconds, write_results)
 from bench.write_api import ROOMY
 from pipeline.events import Event, encode
@@ -162,6 +163,8 @@ async def drive(settings: Any, topology: Any, graph: dict[int, list[int]], activ
     misses = {"pushed": 0, "pulled": 0}
     probes: list[asyncio.Task[None]] = []
     sent: list[tuple[int, int]] = []
+    seen: list[tuple[int, float, float]] = []  # probed tweet, when it was visible (epoch s), latency
+    wall0 = time.time() - time.monotonic()
 
     async def probe(session: aiohttp.ClientSession, kind: str, tweet_id: int, reader: int, t0: float) -> None:
         headers = {"Authorization": f"Bearer {mint_token(settings, reader)}"}
@@ -171,6 +174,7 @@ async def drive(settings: Any, topology: Any, graph: dict[int, list[int]], activ
                 body = await r.json()
             if any(t["id"] == tweet_id for t in body.get("data", [])):
                 latencies[kind].append(time.monotonic() - t0)
+                seen.append((tweet_id, wall0 + time.monotonic(), time.monotonic() - t0))
                 return
             await asyncio.sleep(0.02)
         misses[kind] += 1
@@ -195,7 +199,46 @@ async def drive(settings: Any, topology: Any, graph: dict[int, list[int]], activ
         t_sent = time.monotonic()
         await asyncio.gather(*probes)
     producer.close()
-    return {"t_start": t_start, "t_sent": t_sent, "sent": sent, "latencies": latencies, "misses": misses}
+    return {"t_start": t_start, "t_sent": t_sent, "sent": sent, "latencies": latencies, "misses": misses,
+            "seen": seen}
+
+
+def stage_split(settings: Any, seen: list[tuple[int, float, float]]) -> dict[str, Any]:
+    """Where the delivery latency of the probed tweets went: until moderation forwarded the tweet
+    (its record's timestamp on tweets.moderated) and from there until the API showed it."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    topic = settings.topic("tweets.moderated")
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"split-{IDS.next_id()}",
+                         "enable.auto.commit": False})
+    forwarded: dict[int, float] = {}
+    try:
+        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
+        consumer.assign([TopicPartition(topic, p, 0) for p in parts if ends[p] > 0])
+        remaining = {p for p, end in ends.items() if end > 0}
+        deadline = time.monotonic() + 60
+        while remaining and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error():
+                continue
+            body = orjson.loads(msg.value())
+            tweet_id = (body.get("data") or {}).get("tweet_id")
+            if tweet_id is not None:
+                forwarded[int(tweet_id)] = msg.timestamp()[1] / 1000
+            if msg.offset() >= ends[msg.partition()] - 1:
+                remaining.discard(msg.partition())
+    finally:
+        consumer.close()
+    until, after = [], []
+    for tweet_id, visible_at, latency in seen:
+        at = forwarded.get(tweet_id)
+        if at is not None:
+            produced_at = visible_at - latency
+            until.append(max(0.0, at - produced_at))
+            after.append(max(0.0, visible_at - at))
+    return {"until_moderated": summary_ms(until) if until else None,
+            "moderated_to_visible": summary_ms(after) if after else None}
 
 
 async def measure(settings: Any, topology: Any, graph: dict[int, list[int]], active: list[int], celebs: list[int],
@@ -206,8 +249,15 @@ async def measure(settings: Any, topology: Any, graph: dict[int, list[int]], act
     try:
         before = await timeline_entries(cache, active)
         progress(f"producing {args.rate} tweets/s for {args.duration}s, probing delivery through the API")
+        worker_cpu, busy, t0 = cpu_seconds(args.worker_pid), machine_cpu_seconds(), time.monotonic()
+        spy = profile(args, args.worker_pid, f"worker-{args.rate}", args.duration)
         run = await drive(settings, topology, graph, active_set, celebs, pushed_authors, args.rate, args.duration, rng)
         t_done = await lag_zero(settings)
+        steady_s = time.monotonic() - t0
+        worker_cores = (cpu_seconds(args.worker_pid) - worker_cpu) / steady_s
+        machine_cores = (machine_cpu_seconds() - busy) / steady_s
+        if spy is not None:
+            spy.wait(timeout=60)
         written = await timeline_entries(cache, active) - before
         fanout_s = t_done - run["t_start"]
         results["fanout"] = {
@@ -215,8 +265,12 @@ async def measure(settings: Any, topology: Any, graph: dict[int, list[int]], act
             "timeline_entries_written": written, "seconds_to_drain": round(fanout_s, 2),
             "entries_per_s": round(written / fanout_s),
             "share_of_zadd_ceiling": round(written / fanout_s / results["ceilings"]["redis_zadd_per_s"], 3),
+            # How close the worker is to its one core at this rate (what bounds delivery latency).
+            "worker_busy_cores": round(worker_cores, 2), "machine_busy_cores": round(machine_cores, 2),
+            "worker_cpu_ms_per_tweet": round(worker_cores * steady_s * 1000 / len(run["sent"]), 3),
         }
         results["delivery_ms"] = {k: summary_ms(v) if v else None for k, v in run["latencies"].items()}
+        results["delivery_split_ms"] = stage_split(settings, run["seen"])
 
         # Capacity: a backlog produced as fast as the client goes, timed until the worker drains it.
         progress(f"burst: {args.burst:,} tweets at once, timing the drain")
@@ -348,9 +402,10 @@ def redis_commands(port: int) -> dict[str, int]:
             for line in out.splitlines() if line.startswith("cmdstat_")}
 
 
-def profile_api(args: argparse.Namespace, name: str) -> subprocess.Popen[bytes] | None:
-    """With --profile DIR: py-spy samples the API's processes for the read run, as collapsed stacks
-    (DIR/NAME.txt; flamegraph.pl or speedscope read them)."""
+def profile(args: argparse.Namespace, pid: int, name: str, seconds: int) -> subprocess.Popen[bytes] | None:
+    """With --profile DIR: py-spy samples a process and its children for `seconds`, as collapsed
+    stacks (DIR/NAME.txt; flamegraph.pl or speedscope read them). It costs CPU of its own: figures
+    from a profiled run are not comparable with others."""
     if not args.profile:
         return None
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
@@ -358,7 +413,7 @@ def profile_api(args: argparse.Namespace, name: str) -> subprocess.Popen[bytes] 
         raise SystemExit("--profile needs py-spy: pip install -e '.[bench]'")
     Path(args.profile).mkdir(parents=True, exist_ok=True)
     return subprocess.Popen([spy, "record", "--subprocesses", "--format", "raw", "--rate", "200", "--nonblocking",
-                             "-d", str(args.read_duration), "-p", str(args.api_pid),
+                             "-d", str(seconds), "-p", str(pid),
                              "-o", str(Path(args.profile) / f"{name}.txt")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -369,7 +424,7 @@ def read_rates(args: argparse.Namespace, url: str, tokens: list[str], ceiling: f
         progress(f"home-timeline reads: {rate}/s for {args.read_duration}s")
         api_cpu, commands = tree_cpu_seconds(args.api_pid), redis_commands(args.redis_port)
         busy, procs, t0 = machine_cpu_seconds(), process_cpu_seconds(), time.monotonic()
-        spy = profile_api(args, f"reads-{rate}")
+        spy = profile(args, args.api_pid, f"reads-{rate}", args.read_duration)
         reads = open_loop(url, rate, args.read_duration, tokens=tokens)
         if spy is not None:
             spy.wait(timeout=60)
@@ -510,10 +565,15 @@ def report(r: dict[str, Any]) -> None:
           f"max {g['max_followers']:,}), {g['active_readers']:,} active readers")
     print(f"ceilings: redis ZADD (pipelined) {c['redis_zadd_per_s']:,.0f}/s; bare aiohttp {c['bare_aiohttp_requests_per_s']:,.0f} req/s")
     print(f"fan-out: {f['tweets']:,} tweets -> {f['timeline_entries_written']:,} entries in {f['seconds_to_drain']}s "
-          f"= {f['entries_per_s']:,}/s ({f['share_of_zadd_ceiling']:.1%} of the ZADD ceiling)")
+          f"= {f['entries_per_s']:,}/s ({f['share_of_zadd_ceiling']:.1%} of the ZADD ceiling); worker busy "
+          f"{f.get('worker_busy_cores', '?')} cores ({f.get('worker_cpu_ms_per_tweet', '?')} ms CPU per tweet), "
+          f"machine {f.get('machine_busy_cores', '?')} of 2")
     b = r["burst"]
     print(f"fan-out capacity (burst): {b['tweets']:,} tweets drained in {b['seconds_to_drain']}s = {b['tweets_per_s']}/s, "
           f"{b['entries_per_s']:,} entries/s ({b['share_of_zadd_ceiling']:.2%} of the ZADD ceiling)")
+    for stage, d in r.get("delivery_split_ms", {}).items():
+        if d:
+            print(f"delivery, {stage.replace('_', ' ')}: p50 {d['p50_ms']} ms, p99 {d['p99_ms']} ms, n={d['n']}")
     for kind, d in r["delivery_ms"].items():
         if d:
             print(f"delivery ({kind}): p50 {d['p50_ms']} ms, p99 {d['p99_ms']} ms, max {d['max_ms']} ms, n={d['n']}, "
