@@ -10,6 +10,7 @@ keys, timelines); each has its own snowflake worker id, worker_id + i, so ids ne
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import dataclasses
 import logging
@@ -43,8 +44,24 @@ def run_api(settings: Settings) -> None:
 def serve(settings: Settings, reuse_port: bool) -> None:
     app = create_app(settings)
     # uvloop: the API spends most of its CPU in the event loop and socket handling (cProfile).
-    web.run_app(app, host=settings.api_host, port=settings.api_port, access_log=None, loop=uvloop.new_event_loop(),
-                reuse_port=reuse_port, print=lambda msg: log.info(msg))
+    loop = uvloop.new_event_loop()
+    _stop_once_on(loop, signal.SIGINT, signal.SIGTERM)
+    web.run_app(app, host=settings.api_host, port=settings.api_port, access_log=None, loop=loop,
+                reuse_port=reuse_port, print=lambda msg: log.info(msg), handle_signals=False)
+
+
+def _stop_once_on(loop: asyncio.AbstractEventLoop, *signals: signal.Signals) -> None:
+    """Shut down gracefully on the first of these signals and ignore any later one. A server under
+    the supervisor gets SIGTERM twice (the launcher signals the whole process group and the
+    supervisor passes it on); aiohttp's own handler raised again during the shutdown the first
+    began, and the server exited with a traceback instead of cleanly."""
+    def stop() -> None:
+        for sig in signals:
+            loop.add_signal_handler(sig, lambda: None)
+        raise web.GracefulExit()
+
+    for sig in signals:
+        loop.add_signal_handler(sig, stop)
 
 
 def supervise(settings: Settings, n: int) -> int:

@@ -76,7 +76,7 @@ def api(test_env, tmp_path):
         wait_for(lambda: len(listening_pids(port)) == 2 and healthy(port), "two API processes listening")
         return p
 
-    yield start, port
+    yield start, port, tmp_path / "api.log"
     for p in started:
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
@@ -84,7 +84,7 @@ def api(test_env, tmp_path):
 
 
 def test_two_processes_serve_one_port_and_stop_on_sigterm(api):
-    start, port = api
+    start, port, _log = api
     supervisor = start()
     servers = children(supervisor.pid)
     assert len(servers) == 2
@@ -96,7 +96,7 @@ def test_two_processes_serve_one_port_and_stop_on_sigterm(api):
 
 
 def test_one_process_dying_stops_the_api(api):
-    start, port = api
+    start, port, _log = api
     supervisor = start()
     first, second = children(supervisor.pid)
     os.kill(first, signal.SIGKILL)
@@ -104,3 +104,17 @@ def test_one_process_dying_stops_the_api(api):
     wait_for(lambda: not os.path.exists(f"/proc/{second}") or "Z" in Path(f"/proc/{second}/stat").read_text().split()[2],
              "the other API process gone")
     wait_for(lambda: not listening_pids(port), "the port released")
+
+
+def test_a_signal_to_the_whole_group_stops_every_process_cleanly(api):
+    """What `starling stack down` does: SIGTERM to the process group, so each server gets it twice
+    (directly and passed on by the supervisor)."""
+    start, port, log = api
+    supervisor = start()
+    servers = children(supervisor.pid)
+    os.killpg(supervisor.pid, signal.SIGTERM)
+    assert supervisor.wait(timeout=BOUND_S) == 0
+    wait_for(lambda: not listening_pids(port), "the port released")
+    text = log.read_text()
+    assert "Traceback" not in text and "failed" not in text, text[-2000:]
+    assert len(servers) == 2
