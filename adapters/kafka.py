@@ -3,15 +3,42 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import secrets
+import time
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from pipeline.events import Event, encode
 from pipeline.routing import explicit_partition, partition_key, topic_of
 from pipeline.settings import Settings
 from pipeline.topology import Topology
+
+
+def read_to_end(bootstrap: str, topic: str, timeout_s: float = 30, strict: bool = True) -> Iterator[Message]:
+    """Every record a topic holds now, partition by partition in offset order, from its oldest
+    retained offset to the end it had when called; no consumer group is committed. Past
+    `timeout_s` it raises TimeoutError if `strict`, else stops with what it read."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "enable.auto.commit": False,
+                         "group.id": f"starling-read-{secrets.token_hex(4)}"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in partitions}
+        pending = {p for p, (lo, hi) in ends.items() if hi > lo}
+        consumer.assign([TopicPartition(topic, p, ends[p][0]) for p in pending])
+        deadline = time.monotonic() + timeout_s
+        while pending and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error():
+                continue
+            if msg.offset() >= ends[msg.partition()][1] - 1:
+                pending.discard(msg.partition())
+            yield msg
+        if pending and strict:
+            raise TimeoutError(f"could not read {topic} to its end within {timeout_s}s")
+    finally:
+        consumer.close()
 
 
 # librdkafka's RD_KAFKA_PARTITION_UA, produce()'s default: the partitioner places the record by key.

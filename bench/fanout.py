@@ -45,7 +45,7 @@ from adapters import provision
 from adapters.cassandra_store import CassandraStore, write_ts_us
 from adapters.graph_cache import GraphCache
 from adapters.hot_cache import HotCache
-from adapters.kafka import EventProducer
+from adapters.kafka import EventProducer, read_to_end
 from adapters.redis_store import TimelineCache, timeline_key
 from api.auth import mint_token
 from bench.common import (Lag, busiest, cpu_seconds, free_port, machine_cpu_seconds, namespace, open_loop, process_cpu_seconds,
@@ -206,30 +206,11 @@ async def drive(settings: Any, topology: Any, graph: dict[int, list[int]], activ
 def stage_split(settings: Any, seen: list[tuple[int, float, float]]) -> dict[str, Any]:
     """Where the delivery latency of the probed tweets went: until moderation forwarded the tweet
     (its record's timestamp on tweets.moderated) and from there until the API showed it."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    topic = settings.topic("tweets.moderated")
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"split-{IDS.next_id()}",
-                         "enable.auto.commit": False})
     forwarded: dict[int, float] = {}
-    try:
-        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
-        consumer.assign([TopicPartition(topic, p, 0) for p in parts if ends[p] > 0])
-        remaining = {p for p, end in ends.items() if end > 0}
-        deadline = time.monotonic() + 60
-        while remaining and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is None or msg.error():
-                continue
-            body = orjson.loads(msg.value())
-            tweet_id = (body.get("data") or {}).get("tweet_id")
-            if tweet_id is not None:
-                forwarded[int(tweet_id)] = msg.timestamp()[1] / 1000
-            if msg.offset() >= ends[msg.partition()] - 1:
-                remaining.discard(msg.partition())
-    finally:
-        consumer.close()
+    for msg in read_to_end(settings.kafka_bootstrap, settings.topic("tweets.moderated"), 60):
+        tweet_id = (orjson.loads(msg.value()).get("data") or {}).get("tweet_id")
+        if tweet_id is not None:
+            forwarded[int(tweet_id)] = msg.timestamp()[1] / 1000
     until, after = [], []
     for tweet_id, visible_at, latency in seen:
         at = forwarded.get(tweet_id)

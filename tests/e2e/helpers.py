@@ -39,26 +39,6 @@ def user(uid: int, handle: str) -> Event:
 
 def read_topic(bootstrap: str, topic: str, timeout_s: float = 30):
     """Every record of a topic, from the beginning up to its current end."""
-    import secrets as _secrets
+    from adapters.kafka import read_to_end
 
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"read-{_secrets.token_hex(4)}",
-                         "enable.auto.commit": False})
-    try:
-        md = consumer.list_topics(topic, timeout=10).topics[topic]
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in md.partitions}
-        consumer.assign([TopicPartition(topic, p, 0) for p in md.partitions if ends[p] > 0])
-        out, remaining = [], {p for p, end in ends.items() if end > 0}
-        deadline = time.monotonic() + timeout_s
-        while remaining and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is None or msg.error():
-                continue
-            out.append(msg)
-            if msg.offset() >= ends[msg.partition()] - 1:
-                remaining.discard(msg.partition())
-        assert not remaining, f"could not read {topic} to its end"
-        return out
-    finally:
-        consumer.close()
+    return list(read_to_end(bootstrap, topic, timeout_s))
