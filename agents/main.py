@@ -6,6 +6,7 @@ import gc
 
 import faust
 
+from agents import moderation
 from agents.app import build_app
 from pipeline.settings import Settings
 from pipeline.topology import load_topology
@@ -26,6 +27,7 @@ def tune_gc() -> None:
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     tune_gc()
+    moderation.preload()
     app, _rt = build_app(settings, load_topology(settings.topology_path))
     # What is alive now (modules, compiled schemas, the model) stays for the worker's life:
     # out of the collector's generations, so full collections never scan it again.

@@ -148,10 +148,24 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
     @app.agent(topic, name="moderation")
     async def moderation_agent(stream: faust.StreamT) -> None:
         if "moderator" not in judge:
-            # ~2 s and ~130 MB: read once per worker, off the event loop (heartbeats keep going).
-            model = await asyncio.to_thread(TextModel.packaged)
+            # `starling worker` loaded the model before joining its group (preload); anything
+            # else that builds the app reads it here, off the event loop (heartbeats keep going).
+            model = _preloaded if _preloaded is not None else await asyncio.to_thread(TextModel.packaged)
             judge["moderator"] = Moderator(config, model)
         await run_batches(rt, stream, spec, handle, "moderation")
+
+
+_preloaded: TextModel | None = None
+
+
+def preload() -> TextModel:
+    """Read the text model (~2 s, ~130 MB) before the worker joins its consumer group. Loaded in
+    the agent instead, the group is stable (what `stack up` waits for) while the first batch still
+    waits for the model: the first tweets after a start took seconds to be judged."""
+    global _preloaded
+    if _preloaded is None:
+        _preloaded = TextModel.packaged()
+    return _preloaded
 
 
 def _fingerprint(history: AuthorHistory, tweet_id: int) -> str:

@@ -1,0 +1,32 @@
+"""`starling worker` is ready to judge by the time it joins its consumer group."""
+
+from __future__ import annotations
+
+import types
+
+import agents.main
+from agents import moderation
+from pipeline.moderation import TextModel
+from pipeline.settings import Settings
+
+
+def test_the_worker_reads_the_text_model_before_it_starts_consuming(monkeypatch, tmp_path):
+    # `stack up` calls the worker ready when its consumer group is stable, which happens as soon as
+    # faust starts; a model read by the agent after that held the first batch for seconds.
+    seen: dict[str, object] = {}
+
+    class Worker:
+        def __init__(self, app: object, loglevel: str) -> None:
+            seen["model at start"] = moderation._preloaded
+
+        def execute_from_commandline(self) -> None:
+            seen["ran"] = True
+
+    monkeypatch.setattr(agents.main.faust, "Worker", Worker)
+    monkeypatch.setattr(agents.main, "gc", types.SimpleNamespace(set_threshold=lambda *a: None,
+                                                                 collect=lambda: 0, freeze=lambda: None))
+    monkeypatch.setattr(moderation, "_preloaded", None)
+    agents.main.run_worker(Settings.from_env({"STARLING_STATE_DIR": str(tmp_path)}))
+    assert seen["ran"] is True
+    assert isinstance(seen["model at start"], TextModel)
+    assert moderation.preload() is seen["model at start"]  # read once
