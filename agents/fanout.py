@@ -16,7 +16,7 @@ import faust
 
 from agents import notifications
 from agents.delivery import deliver_all, for_each, withdraw
-from agents.runtime import Positions, Rejections, Runtime, run_batches
+from agents.runtime import Positions, Rejections, Runtime, run_batches, side_by_side
 from pipeline.engagement import hashtag_observations, pack_observations, references
 from pipeline.events import Event
 from pipeline.model import Tweet
@@ -38,13 +38,24 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         stored = await cass.tweet_refs([t for t, _a, _ms in deleted] + [e.id_field("tweet_id") for e in withheld])
         await cass.delete_tweets(deleted)
         await rt.hot.tombstone_tweets(tweet_id for tweet_id, _author, _ms in deleted)
+        # Delivery (what readers wait for) and what the batch derives (replies and quotes counted
+        # by the agent owning the tweet they refer to, hashtags by the trending partition owning
+        # the tag, notifications) go side by side: one waits on Redis while the other works or
+        # waits on Kafka and Cassandra. Both are idempotent; if one fails the other is cancelled
+        # and the batch runs again (runtime.retry).
+        await side_by_side(deliver(tweets, deleted, withheld), derive(events, tweets, stored))
+        return []
+
+    async def deliver(tweets: list[Tweet], deleted: list[tuple[int, int, int]], withheld: list[Event]) -> None:
         await deliver_all(rt, ((t.author_id, t.tweet_id) for t in tweets))
         await for_each([(author, tweet_id) for tweet_id, author, _ms in deleted]
                        + [(e.id_field("author_id"), e.id_field("tweet_id")) for e in withheld], withdraw, rt)
-        # After delivery, which readers wait for: replies and quotes are counted by the agent owning
-        # the tweet they refer to, hashtags by the trending partition owning the tag, both re-keyed
-        # as derived events (acknowledged before the batch's offsets are committed). A tweet that
-        # was never delivered (held or blocked, then deleted) never counted, so nothing is taken back.
+
+    async def derive(events: Sequence[Event], tweets: list[Tweet], stored: dict[int, Tweet]) -> None:
+        """The derived events (acknowledged before the batch's offsets are committed) and the
+        notifications. A tweet that was never delivered (held or blocked, then deleted) never
+        counted, so nothing is taken back."""
+        cass, _ = await rt.stores()
         added: list[Change] = [(t, True, t.created_at, e.event_id)
                                for t, e in zip(tweets, (e for e in events if e.type == "tweet.created"))]
         gone: list[tuple[Event, Tweet]] = [(e, stored[e.id_field("tweet_id")]) for e in events
@@ -59,7 +70,6 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         observed = hashtag_observations(changes, {u: user.region for u, user in authors.items()})
         await rt.emit(references(changes) + pack_observations(observed, trending_partitions))
         await notify(events)  # mentions, replies, quotes of delivered tweets
-        return []
 
     @app.agent(topic, name="fanout")
     async def fanout_agent(stream: faust.StreamT) -> None:

@@ -196,6 +196,19 @@ async def retry(action: Callable[[], Awaitable[Any]], what: str) -> None:
             delay = min(delay * 2, BACKOFF_MAX_S)
 
 
+async def side_by_side(*steps: Awaitable[None]) -> None:
+    """Run steps concurrently. On the first failure the others are cancelled (and waited for), and
+    that failure itself is raised, not an ExceptionGroup as asyncio.TaskGroup would: `retry`
+    tells a transient failure by its type."""
+    tasks = [asyncio.ensure_future(step) for step in steps]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()  # a no-op on a finished task
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def run_batches(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, handle: Handler, name: str) -> None:
     """The body of every ingest agent: decode, check references, sink the good, never raise.
 
