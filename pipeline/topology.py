@@ -43,6 +43,8 @@ class AgentSpec:
     name: str
     consumes: str
     writes: tuple[str, ...]
+    # Batches processed at once, on disjoint partitions (agents/runtime.run_by_partition).
+    batches_in_flight: int = 1
 
 
 @dataclass(frozen=True)
@@ -238,7 +240,19 @@ def _topic(name: str, spec: Any) -> TopicSpec:
     return topic
 
 
+# Agents whose state and ordering are per key of the topic they read (the author): they may run
+# batches of disjoint partitions at once (agents/runtime.run_by_partition).
+CONCURRENT_BATCHES_SAFE = ("moderation", "fanout")
+
+
 def _agent(name: str, spec: Any) -> AgentSpec:
     if not isinstance(spec, dict) or "consumes" not in spec:
         raise TopologyError(f"agent {name} must name the topic it consumes")
-    return AgentSpec(name=name, consumes=str(spec["consumes"]), writes=tuple(spec.get("writes", ())))
+    in_flight = spec.get("batches_in_flight", 1)
+    if not isinstance(in_flight, int) or isinstance(in_flight, bool) or not 1 <= in_flight <= 8:
+        raise TopologyError(f"agent {name}: batches_in_flight must be an integer from 1 to 8")
+    if in_flight > 1 and name not in CONCURRENT_BATCHES_SAFE:
+        raise TopologyError(f"agent {name}: batches_in_flight must be 1 (only {', '.join(CONCURRENT_BATCHES_SAFE)} "
+                            "keep their state per key of their topic, which run_by_partition keeps in order)")
+    return AgentSpec(name=name, consumes=str(spec["consumes"]), writes=tuple(spec.get("writes", ())),
+                     batches_in_flight=in_flight)

@@ -75,6 +75,10 @@ def test_two_agents_on_one_topic_are_refused():
     (("topics", "ingest.tweets", "cleanup"), "forever"),
     (("tunables", "timeline_cap"), -1),
     (("version",), 2),
+    (("agents", "moderation", "batches_in_flight"), 0),
+    (("agents", "moderation", "batches_in_flight"), "2"),
+    (("agents", "fanout", "batches_in_flight"), True),
+    (("agents", "graph", "batches_in_flight"), 2),
 ])
 def test_bad_values_are_refused(path, value):
     raw = copy.deepcopy(RAW)
@@ -113,3 +117,12 @@ def test_trending_partitions_merge_into_one_top_k():
                     {"global|5m": [t("c", 7.0), t("d", 1.0)]}], k=3)
     assert [x["tag"] for x in merged["global|5m"]] == ["a", "c", "b"]
     assert [x["tag"] for x in merged["FR|5m"]] == ["a"]
+
+
+def test_only_the_fanout_agent_runs_two_batch_loops():
+    # run_by_partition keeps a partition in one batch at a time, so order holds per key of the
+    # topic. Fan-out's order (a tweet's creation, deletion, withdrawal) is per author, the topic's
+    # key; the other agents keep one batch at a time.
+    topo = parse_topology(RAW)
+    assert {a.name: a.batches_in_flight for a in topo.agents.values() if a.batches_in_flight > 1} == {"fanout": 2}
+    assert topo.topics[topo.agents["fanout"].consumes].key == "author_id"

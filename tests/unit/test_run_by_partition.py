@@ -1,0 +1,136 @@
+"""agents.runtime.run_by_partition: batches at once on disjoint partitions, each partition in
+order, every record acked once and only after its batch is done."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import types
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import agents.runtime as runtime
+
+
+class Stream:
+    """What run_by_partition uses of a faust stream: events(), ack(), enable_acks."""
+
+    def __init__(self, partitions: list[int], gaps: list[float]) -> None:
+        self.records = [types.SimpleNamespace(message=types.SimpleNamespace(partition=p, offset=i))
+                        for i, p in enumerate(partitions)]
+        self.gaps = gaps
+        self.enable_acks = True
+        self.acked: list[Any] = []
+
+    async def events(self):  # type: ignore[no-untyped-def]
+        assert self.enable_acks is False  # acked by run_by_partition, not by the iteration
+        for record, gap in zip(self.records, self.gaps):
+            await asyncio.sleep(gap)
+            yield record
+        while len(self.acked) < len(self.records):  # a real stream never ends: let the batches finish
+            await asyncio.sleep(0.001)
+
+    async def ack(self, record: Any) -> None:
+        self.acked.append(record)
+
+
+def run(partitions: list[int], gaps: list[float], work_s: list[float], in_flight: int, batch_max: int,
+        within_s: float = 0.0) -> dict[str, Any]:
+    stream = Stream(partitions, gaps)
+    seen: dict[str, Any] = {"batches": [], "most_at_once": 0, "overlap": False}
+    active: list[set[int]] = []
+    done: set[int] = set()
+    durations = iter(work_s * 1000)
+
+    async def process(_rt: Any, batch: list[Any], _spec: Any, _handle: Any, _name: str) -> None:
+        parts = {r.message.partition for r in batch}
+        if any(parts & other for other in active):
+            seen["overlap"] = True
+        assert not any(r in stream.acked for r in batch)
+        active.append(parts)
+        seen["most_at_once"] = max(seen["most_at_once"], len(active))
+        seen["batches"].append([r.message.offset for r in batch])
+        await asyncio.sleep(next(durations))
+        active.remove(parts)
+        done.update(r.message.offset for r in batch)
+
+    rt = types.SimpleNamespace(topology=types.SimpleNamespace(tunables=types.SimpleNamespace(
+        batch_max=batch_max, batch_within_s=within_s)))
+    original = runtime._process
+    runtime._process = process  # type: ignore[assignment]
+    try:
+        asyncio.run(asyncio.wait_for(runtime.run_by_partition(rt, stream, None, None, "test", in_flight),  # type: ignore[arg-type]
+                                     timeout=30))
+    finally:
+        runtime._process = original  # type: ignore[assignment]
+    seen["acked"] = [r.message.offset for r in stream.acked]
+    seen["done_before_ack"] = done
+    return seen
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=120), st.integers(1, 4), st.integers(1, 20),
+       st.randoms(use_true_random=False))
+def test_partitions_stay_in_order_in_one_batch_at_a_time(partitions, in_flight, batch_max, rnd: random.Random):
+    gaps = [rnd.choice([0.0, 0.0, 0.001]) for _ in partitions]
+    work = [rnd.choice([0.0, 0.001, 0.003]) for _ in range(8)]
+    seen = run(partitions, gaps, work, in_flight, batch_max)
+    assert not seen["overlap"]  # no partition in two batches at once
+    assert seen["most_at_once"] <= in_flight
+    assert all(len(b) <= batch_max for b in seen["batches"])
+    assert sorted(seen["acked"]) == list(range(len(partitions)))  # every record acked, once
+    # Each partition's records were processed in their order.
+    order = [offset for batch in seen["batches"] for offset in batch]
+    for p in set(partitions):
+        mine = [o for o in order if partitions[o] == p]
+        assert mine == sorted(mine)
+
+
+def test_records_pile_up_into_few_batches_that_keep_all_their_partitions_together():
+    # 300 records on 6 partitions arrive while the first batches run (200 ms each): two batches at
+    # once, and the next batch of each loop takes every record waiting on its three partitions,
+    # instead of splitting them into batches of one or two partitions.
+    partitions = [i % 6 for i in range(300)]
+    seen = run(partitions, [0.0] * 300, [0.2], in_flight=2, batch_max=500)
+    assert seen["most_at_once"] == 2
+    assert len(seen["batches"]) <= 6
+    biggest = max(seen["batches"], key=len)
+    assert len({partitions[o] for o in biggest}) == 3
+
+
+def test_a_record_is_acked_only_after_its_batch_is_done():
+    acked_early: list[int] = []
+    stream_done: set[int] = set()
+
+    async def process(_rt: Any, batch: list[Any], *_args: Any) -> None:
+        await asyncio.sleep(0.005)
+        stream_done.update(r.message.offset for r in batch)
+
+    class Checking(Stream):
+        async def ack(self, record: Any) -> None:
+            if record.message.offset not in stream_done:
+                acked_early.append(record.message.offset)
+            await super().ack(record)
+
+    stream = Checking([0, 1, 0, 1, 2, 2, 0], [0.0] * 7)
+    rt = types.SimpleNamespace(topology=types.SimpleNamespace(tunables=types.SimpleNamespace(batch_max=3, batch_within_s=0.0)))
+    original = runtime._process
+    runtime._process = process  # type: ignore[assignment]
+    try:
+        asyncio.run(asyncio.wait_for(runtime.run_by_partition(rt, stream, None, None, "test", 2), timeout=10))  # type: ignore[arg-type]
+    finally:
+        runtime._process = original  # type: ignore[assignment]
+    assert acked_early == []
+    assert len(stream.acked) == 7
+
+
+def test_a_batch_waits_batch_within_s_to_fill_unless_it_is_full():
+    # Records 5 ms apart with a 2 s fill window: one batch of everything per loop, not a batch per
+    # record; a full batch (batch_max) does not wait for the window.
+    partitions = [i % 2 for i in range(20)]
+    seen = run(partitions, [0.005] * 20, [0.0], in_flight=2, batch_max=100, within_s=2.0)
+    assert sorted(len(b) for b in seen["batches"]) == [10, 10]
+    seen = run([0] * 30, [0.0] * 30, [0.0], in_flight=1, batch_max=10, within_s=60.0)
+    assert [len(b) for b in seen["batches"]] == [10, 10, 10]
