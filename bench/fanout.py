@@ -49,7 +49,7 @@ from adapters.cassandra_store import CassandraStore, write_ts_us
 from adapters.graph_cache import GraphCache
 from adapters.hot_cache import HotCache
 from adapters.kafka import EventProducer, read_to_end
-from adapters.redis_store import TimelineCache, timeline_key
+from adapters.redis_store import TimelineCache, recent_key, timeline_key
 from api.auth import mint_token
 from bench.common import (Lag, busiest, cpu_seconds, free_port, machine_cpu_seconds, namespace, open_loop, process_cpu_seconds,
                           progress, summary_ms, tree_cpu_seconds, write_results)
@@ -167,6 +167,8 @@ async def drive(settings: Any, topology: Any, graph: dict[int, list[int]], activ
     probes: list[asyncio.Task[None]] = []
     sent: list[tuple[int, int]] = []
     seen: list[tuple[int, float, float]] = []  # probed tweet, when it was visible (epoch s), latency
+    missed: list[tuple[str, int, int, int]] = []  # kind, tweet, reader, author
+    author_of: dict[int, int] = {}
     wall0 = time.time() - time.monotonic()
 
     async def probe(session: aiohttp.ClientSession, kind: str, tweet_id: int, reader: int, t0: float) -> None:
@@ -181,6 +183,7 @@ async def drive(settings: Any, topology: Any, graph: dict[int, list[int]], activ
                 return
             await asyncio.sleep(0.02)
         misses[kind] += 1
+        missed.append((kind, tweet_id, reader, author_of[tweet_id]))
 
     async with aiohttp.ClientSession() as session:
         t_start = time.monotonic()
@@ -192,18 +195,52 @@ async def drive(settings: Any, topology: Any, graph: dict[int, list[int]], activ
             author = rng.choice(celebs) if kind == "pulled" else rng.choice(pushed_authors)
             tweet_id = IDS.next_id()
             ev = Event(IDS.next_id(), "tweet.created", 1, int(time.time() * 1000), author,
-                       {"tweet_id": str(tweet_id), "text": f"bench tweet {i} #fanout"})
+                       # The tweet id makes every text unique: a text an author repeats is a duplicate,
+                       # which moderation rightly hides (each steady run restarts i at 0).
+                       {"tweet_id": str(tweet_id), "text": f"bench tweet {tweet_id} #fanout"})
             t0 = time.monotonic()
             await producer.send_event(ev)
             sent.append((author, tweet_id))
+            author_of[tweet_id] = author
             readers = [f for f in graph[author] if f in active]
             if readers and (kind == "pulled" or i % max(1, rate // 5) == 0):
                 probes.append(asyncio.create_task(probe(session, kind, tweet_id, rng.choice(readers), t0)))
         t_sent = time.monotonic()
-        await asyncio.gather(*probes)
+        # The lag is watched while the last probes poll: a probe that misses polls on for its
+        # whole deadline, which must not count as the pipeline being behind.
+        t_done, _ = await asyncio.gather(lag_zero(settings), asyncio.gather(*probes))
     producer.close()
-    return {"t_start": t_start, "t_sent": t_sent, "sent": sent, "latencies": latencies, "misses": misses,
-            "seen": seen}
+    return {"t_start": t_start, "t_sent": t_sent, "t_done": t_done, "sent": sent, "latencies": latencies,
+            "misses": misses, "seen": seen, "missed": await explain_misses(settings, url, missed)}
+
+
+async def explain_misses(settings: Any, url: str, missed: list[tuple[str, int, int, int]]) -> list[dict[str, Any]]:
+    """For each probe that gave up: the stored verdict, whether the author's recent set holds the
+    tweet, and whether the reader sees it now (it was late, or it is lost)."""
+    if not missed:
+        return []
+    cass = await CassandraStore.open(settings)
+    cache = TimelineCache.from_url(settings.redis_url, 800)
+    out = []
+    try:
+        stored = await cass.tweet_refs([t for _k, t, _r, _a in missed])
+        async with aiohttp.ClientSession() as session:
+            for kind, tweet_id, reader, author in missed:
+                headers = {"Authorization": f"Bearer {mint_token(settings, reader)}"}
+                async with session.get(url, params={"since_id": str(tweet_id - 1), "limit": "100"},
+                                       headers=headers) as r:
+                    body = await r.json()
+                tweet = stored.get(tweet_id)
+                out.append({"kind": kind, "tweet_id": str(tweet_id), "reader": str(reader),
+                            "stored_verdict": tweet.moderation if tweet else None,
+                            "in_recent_set": await cache.redis.zscore(recent_key(author), str(tweet_id)) is not None,
+                            "recent_set_built": bool(await cache.redis.exists(recent_key(author))),
+                            "visible_now": any(t["id"] == tweet_id for t in body.get("data", [])),
+                            "page_size_now": len(body.get("data", []))})
+    finally:
+        await cache.close()
+        await cass.close()
+    return out
 
 
 def stage_split(settings: Any, seen: list[tuple[int, float, float]]) -> dict[str, Any]:
@@ -235,7 +272,6 @@ async def measure(settings: Any, topology: Any, graph: dict[int, list[int]], act
         # statements and caches.
         progress(f"warm-up: {WARMUP_RATE} tweets/s for {WARMUP_S}s (not measured)")
         await drive(settings, topology, graph, active_set, celebs, pushed_authors, WARMUP_RATE, WARMUP_S, rng)
-        await lag_zero(settings)
         if args.capacity:
             # Twice: the first backlog meets most authors for the first time (their follower lists
             # are read from Cassandra, as after a worker restart), the second finds them cached.
@@ -334,8 +370,8 @@ async def steady_rate(settings: Any, topology: Any, cache: TimelineCache, graph:
     worker_cpu, busy, t0 = cpu_seconds(args.worker_pid), machine_cpu_seconds(), time.monotonic()
     spy = profile(args, args.worker_pid, f"worker-{rate}", args.duration)
     run = await drive(settings, topology, graph, active_set, celebs, pushed_authors, rate, args.duration, rng)
-    t_done = await lag_zero(settings)
-    steady_s = time.monotonic() - t0
+    t_done = run["t_done"]
+    steady_s = t_done - t0
     worker_cores = (cpu_seconds(args.worker_pid) - worker_cpu) / steady_s
     machine_cores = (machine_cpu_seconds() - busy) / steady_s
     if spy is not None:
@@ -358,6 +394,7 @@ async def steady_rate(settings: Any, topology: Any, cache: TimelineCache, graph:
         "delivery_ms": {k: summary_ms(v) if v else None for k, v in run["latencies"].items()},
         "delivery_split_ms": stage_split(settings, run["seen"]),
         "delivery_misses": run["misses"],
+        "missed_probes": run["missed"],
     }
     return row, run
 
@@ -491,6 +528,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1, help="worker processes in the consumer group")
     p.add_argument("--compare-api-processes", type=lambda v: [int(x) for x in v.split(",")], default=[],
                    help="then repeat the reads with the API restarted with each of these process counts")
+    p.add_argument("--batches-in-flight", type=lambda v: [int(x) for x in v.split(",")], default=None,
+                   help="override topology.yaml's batches_in_flight: N for moderation and fanout, or M,F "
+                        "(1: one batch at a time)")
     p.add_argument("--profile", metavar="DIR", default=None,
                    help="sample the API with py-spy during each read run (collapsed stacks in DIR)")
     args = p.parse_args(argv)
@@ -504,6 +544,9 @@ def main(argv: list[str] | None = None) -> int:
              # measures moderation in the pipeline).
              "tunables.moderation.burst_window_s": 1, "tunables.moderation.burst_at": 200,
              "tunables.moderation.history_max": 200}
+    if args.batches_in_flight is not None:
+        counts = args.batches_in_flight * 2 if len(args.batches_in_flight) == 1 else args.batches_in_flight
+        patch |= {f"agents.{agent}.batches_in_flight": n for agent, n in zip(("moderation", "fanout"), counts)}
     settings, env = namespace("fanout", patch)
     if args.api_processes is not None:
         env["STARLING_API_PROCESSES"] = str(args.api_processes)
@@ -524,7 +567,8 @@ def main(argv: list[str] | None = None) -> int:
         "max_followers": max(len(f) for f in graph.values()), "active_readers": len(active),
         "bands": {"push_all_below": args.push_all_below, "push_active_below": args.push_active_below},
         "load_s": round(time.monotonic() - t, 1)}, "api_processes": settings.api_processes,
-        "workers": args.workers}
+        "workers": args.workers,
+        "batches_in_flight": {a: topology.agents[a].batches_in_flight for a in ("moderation", "fanout")}}
     celebs = [a for a, fs in graph.items() if policy.is_pulled(len(fs))]
     pushed_authors = [a for a in users if a not in set(celebs) and graph[a]]
 
@@ -594,6 +638,10 @@ def report(r: dict[str, Any]) -> None:
               f"({row['seconds_behind_at_the_end']} s behind when the last tweet was sent); delivery (pushed) "
               f"p50 {d.get('p50_ms')} ms, p99 {d.get('p99_ms')} ms; worker busy {row['fanout']['worker_busy_cores']} "
               f"cores, machine {row['fanout']['machine_busy_cores']} of 2")
+        for m in row.get("missed_probes", []):
+            print(f"  missed probe ({m['kind']}): tweet {m['tweet_id']}, verdict {m['stored_verdict']}, in the author's "
+                  f"recent set {m['in_recent_set']} (built {m['recent_set_built']}), visible to the reader after the run "
+                  f"{m['visible_now']} ({m['page_size_now']} tweets on that page)")
     print(f"highest rate sustained: {r.get('highest_sustained_tweets_per_s')} tweets/s (the figures below are its run's)")
     print(f"\ngraph: {g['users']:,} users, {g['follow_edges']:,} follows (mean {g['mean_followers']}, "
           f"max {g['max_followers']:,}), {g['active_readers']:,} active readers")
