@@ -73,4 +73,4 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
 
     @app.agent(topic, name="fanout")
     async def fanout_agent(stream: faust.StreamT) -> None:
-        await run_batches(rt, stream, spec, handle, "fanout", rt.topology.agents["fanout"].batches_in_flight)
+        await run_batches(rt, stream, spec, handle, "fanout")

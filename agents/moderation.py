@@ -152,7 +152,7 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
             # else that builds the app reads it here, off the event loop (heartbeats keep going).
             model = _preloaded if _preloaded is not None else await asyncio.to_thread(TextModel.packaged)
             judge["moderator"] = Moderator(config, model)
-        await run_batches(rt, stream, spec, handle, "moderation", rt.topology.agents["moderation"].batches_in_flight)
+        await run_batches(rt, stream, spec, handle, "moderation")
 
 
 _preloaded: TextModel | None = None

@@ -209,15 +209,16 @@ async def side_by_side(*steps: Awaitable[None]) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def run_batches(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, handle: Handler, name: str,
-                      in_flight: int = 1) -> None:
+async def run_batches(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, handle: Handler, name: str) -> None:
     """The body of every ingest agent: decode, check references, sink the good, never raise.
 
     Each topic has one agent (topology.yaml): it dead-letters bad records and sends unresolved
-    references to the retry topic, whose redelivery reaches it again. With `in_flight` > 1 the
-    agent runs that many batch loops at once, each on its own partitions (run_by_partition).
+    references to the retry topic, whose redelivery reaches it again. An agent whose topology entry
+    sets batches_in_flight > 1 runs that many batch loops at once, each on its own partitions
+    (run_by_partition).
     """
     await rt.stores()
+    in_flight = rt.topology.agents[name].batches_in_flight
     if in_flight > 1:
         await run_by_partition(rt, stream, spec, handle, name, in_flight)
         return
