@@ -278,7 +278,7 @@ async def measure(settings: Any, topology: Any, graph: dict[int, list[int]], act
             # Before the steady rates, so that every rate below meets the same warm worker.
             results["fanout_stage"] = {
                 phase: await stage_capacity(settings, topology, cache, active, pushed_authors, args.capacity, rng,
-                                            results["ceilings"]["redis_zadd_per_s"], args.worker_pid)
+                                            results["ceilings"]["redis_zadd_per_s"], args, phase)
                 for phase in ("cold", "warm")}
 
         runs = [await steady_rate(settings, topology, cache, graph, active, active_set, celebs, pushed_authors,
@@ -401,7 +401,7 @@ async def steady_rate(settings: Any, topology: Any, cache: TimelineCache, graph:
 
 async def stage_capacity(settings: Any, topology: Any, cache: TimelineCache, active: list[int],
                          pushed_authors: list[int], n: int, rng: random.Random, zadd_ceiling: float,
-                         worker_pid: int) -> dict[str, Any]:
+                         args: argparse.Namespace, phase: str) -> dict[str, Any]:
     """The fan-out stage alone: a backlog of tweets stored and placed on tweets.moderated as the
     moderation agent does (allowed), timed until the worker's lag on that topic is zero. The burst above measures the whole pipeline, whose slowest stage is moderation."""
     progress(f"fan-out stage: {n:,} tweets straight onto tweets.moderated, timing the drain")
@@ -421,7 +421,10 @@ async def stage_capacity(settings: Any, topology: Any, cache: TimelineCache, act
             await hot.put_tweets(tweets[i:i + 5000])
     finally:
         await cass.close()
+    worker_pid = args.worker_pid
     stats0, cpu0 = await cache.redis.info("commandstats"), tree_cpu_seconds(worker_pid)
+    # The drain's first seconds (its length is not known in advance).
+    spy = profile(args, worker_pid, f"worker-stage-{phase}", CAPACITY_PROFILE_S)
     t0 = time.monotonic()
     for i in range(0, n, 5000):
         await asyncio.gather(*(producer.send(topic, partition_key(e), encode(e)) for e in events[i:i + 5000]))
@@ -433,10 +436,16 @@ async def stage_capacity(settings: Any, topology: Any, cache: TimelineCache, act
     finally:
         lag.close()
     worker_cpu_s = tree_cpu_seconds(worker_pid) - cpu0
+    if spy is not None:
+        spy.wait()
     stats1 = await cache.redis.info("commandstats")
     written = await timeline_entries(cache, active) - before
     # Where the time goes: Redis's own time in the fan-out script, and the worker's CPU, per entry.
     script_us = stats1["cmdstat_evalsha"]["usec"] - stats0["cmdstat_evalsha"]["usec"]
+    # Redis counts the commands a script runs too: what the script's time is made of.
+    inside = {name.removeprefix("cmdstat_"): {"calls": st["calls"] - stats0.get(name, {}).get("calls", 0),
+                                              "us": st["usec"] - stats0.get(name, {}).get("usec", 0)}
+              for name, st in stats1.items() if name in ("cmdstat_zcard", "cmdstat_zadd", "cmdstat_zremrangebyrank")}
     fullest = max(await cache.redis.eval(
         "local m = 0 for _, k in ipairs(KEYS) do m = math.max(m, redis.call('ZCARD', k)) end return m",
         len(active), *[timeline_key(r) for r in active]), 0)
@@ -448,6 +457,9 @@ async def stage_capacity(settings: Any, topology: Any, cache: TimelineCache, act
             "fullest_timeline": int(fullest) - 1, "timeline_cap": 800,
             "redis_script_us_per_entry": round(script_us / written, 2) if written else None,
             "redis_script_busy_share": round(script_us / 1e6 / drained, 3),
+            "redis_commands_in_script_per_entry": {c: {"calls": round(v["calls"] / written, 2),
+                                                       "us": round(v["us"] / written, 2)}
+                                                   for c, v in inside.items()} if written else None,
             "worker_cpu_us_per_entry": round(worker_cpu_s * 1e6 / written, 1) if written else None,
             "worker_cpu_busy_share": round(worker_cpu_s / drained, 3),
             # If Redis ran nothing but these scripts, back to back: the best this layout can do.
@@ -461,6 +473,9 @@ def redis_commands(port: int) -> dict[str, int]:
                          check=True).stdout
     return {line.split(":")[0].removeprefix("cmdstat_"): int(line.split("calls=")[1].split(",")[0])
             for line in out.splitlines() if line.startswith("cmdstat_")}
+
+
+CAPACITY_PROFILE_S = 5
 
 
 def profile(args: argparse.Namespace, pid: int, name: str, seconds: int) -> subprocess.Popen[bytes] | None:
@@ -532,7 +547,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="override topology.yaml's batches_in_flight: N for moderation and fanout, or M,F "
                         "(1: one batch at a time)")
     p.add_argument("--profile", metavar="DIR", default=None,
-                   help="sample the API with py-spy during each read run (collapsed stacks in DIR)")
+                   help="sample with py-spy (collapsed stacks in DIR): the API during each read run, the worker "
+                        "during each steady rate and the first seconds of each fan-out stage drain")
     args = p.parse_args(argv)
     rng = random.Random(args.seed)
 
@@ -667,6 +683,7 @@ def report(r: dict[str, Any]) -> None:
         print(f"  per entry: Redis {s['redis_script_us_per_entry']} us in the script (busy {s['redis_script_busy_share']:.0%}), "
               f"worker CPU {s['worker_cpu_us_per_entry']} us (busy {s['worker_cpu_busy_share']:.0%}); Redis alone "
               f"could write {s['redis_bound_share_of_zadd_ceiling']:.0%} of the ZADD ceiling this way")
+        print(f"  inside the script, per entry: {s.get('redis_commands_in_script_per_entry')}")
     cel = r["celebrity"]
     print(f"celebrity tweets: {cel['celebrity_tweets']} -> in {cel['follower_timelines_containing_them']} of "
           f"{cel['follower_timelines_checked']} follower timelines checked")
