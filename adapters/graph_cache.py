@@ -3,7 +3,8 @@
     fc:{user}   STRING  exact follower count (written by the graph agent; Cassandra is the truth)
     celebs      SET     users whose tweets are pulled at read time, plus the sentinel "-" once
                         built from Cassandra's `celebrities` partition (absent = rebuild)
-    active      ZSET    member = reader, score = epoch seconds of their last home-timeline read
+    active      ZSET    member = reader, score = epoch seconds of their last home-timeline read;
+                        readers gone for longer than the activity window are pruned (prune_active)
     flg:{user}  STRING  the generation of the user's follower list: a token never used before,
                         replaced after each follow change (pipeline/fanout.FollowerLists)
 """
@@ -47,6 +48,19 @@ return out
 """
 
 
+# KEYS[1] a sorted set; ARGV[1] a score, ARGV[2] a count. Removes up to that many members scored
+# below the score and returns how many it removed: a bounded step, so pruning a large backlog never
+# holds Redis (which runs one script at a time) for long.
+_PRUNE_BELOW = """
+local gone = redis.call('ZRANGE', KEYS[1], '-inf', '(' .. ARGV[1], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
+if #gone > 0 then redis.call('ZREM', KEYS[1], unpack(gone)) end
+return #gone
+"""
+
+# Members removed per script call when pruning.
+PRUNE_STEP = 1000
+
+
 def fresh_token() -> str:
     """A value no generation key ever held: nanoseconds plus randomness (so a flushed and
     re-counted key cannot come back to an old value)."""
@@ -58,6 +72,7 @@ class GraphCache:
         self.redis = client
         self._update = client.register_script(_UPDATE_IF_BUILT)
         self._fanout_state = client.register_script(_FANOUT_STATE)
+        self._prune_below = client.register_script(_PRUNE_BELOW)
 
     async def set_follower_counts(self, counts: dict[int, int]) -> None:
         if counts:
@@ -110,6 +125,16 @@ class GraphCache:
 
     async def touch_active(self, reader: int, now_s: float) -> None:
         await self.redis.zadd(ACTIVE, {str(reader): now_s})
+
+    async def prune_active(self, before_s: float, step: int = PRUNE_STEP) -> int:
+        """Forget readers whose last read is older than `before_s` (epoch seconds), `step` at a
+        time; returns how many were forgotten. Without it the set grows by every reader ever."""
+        total = 0
+        while True:
+            removed = int(await self._prune_below(keys=[ACTIVE], args=[before_s, step]))
+            total += removed
+            if removed < step:
+                return total
 
     async def last_reads(self, users: list[int]) -> list[float | None]:
         if not users:

@@ -10,6 +10,8 @@ tweet.deleted any deletion, and a tweet.moderated a delivered tweet a moderator 
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 
 import faust
@@ -22,8 +24,15 @@ from pipeline.events import Event
 from pipeline.model import Tweet
 from pipeline.topology import TopicSpec
 
+log = logging.getLogger("starling.fanout")
+
 # (tweet, counts from now on?, event ms, source event id): what pipeline/engagement.py derives from.
 Change = tuple[Tweet, bool, int, int]
+
+# How often a worker prunes the readers' last-read set, and how long past the activity window a
+# reader is kept in it: API hosts and workers stamp and compare with their own clocks.
+PRUNE_ACTIVE_EVERY_S = 300.0
+PRUNE_ACTIVE_SLACK_S = 3600
 
 
 def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) -> None:
@@ -74,3 +83,17 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
     @app.agent(topic, name="fanout")
     async def fanout_agent(stream: faust.StreamT) -> None:
         await run_batches(rt, stream, spec, handle, "fanout")
+
+    @app.timer(interval=PRUNE_ACTIVE_EVERY_S)
+    async def forget_inactive_readers() -> None:
+        """A reader whose last read is older than the activity window counts nowhere (middle-band
+        pushes skip them, their timeline has expired): drop them from the last-read set, which
+        would otherwise hold every reader ever. Idempotent, so every worker may run it."""
+        try:
+            await rt.stores()
+            window = rt.topology.tunables.fanout.activity_window_s
+            forgotten = await rt.graph.prune_active(time.time() - window - PRUNE_ACTIVE_SLACK_S)
+            if forgotten:
+                log.info("fanout: forgot %d readers inactive for over %d s", forgotten, window)
+        except Exception:  # noqa: BLE001 - a timer must not take the worker down; the next tick retries
+            log.exception("fanout: pruning the last-read set failed")
