@@ -34,6 +34,9 @@ def namespace(name: str, topology_patch: dict[str, Any] | None = None) -> tuple[
     base = Settings.from_env()
     state = base.state_dir / "bench" / name
     state.mkdir(parents=True, exist_ok=True)
+    # Each run has its own topics and keyspace, so the previous run's app logs only grow: start afresh.
+    for log in (state / "logs").glob("*.log"):
+        log.unlink()
     topology = with_overrides(yaml.safe_load(base.topology_path.read_text()), topology_patch or {})
     (state / "topology.yaml").write_text(yaml.safe_dump(topology))
     run = secrets.token_hex(3)
