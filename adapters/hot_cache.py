@@ -149,8 +149,51 @@ def decode_viewer(user_id: int, raw: str | bytes) -> Viewer:
                   blocked_either_way=frozenset(blocked))
 
 
-# Viewers kept decoded per process, first decoded first out (one of 1,000 followees is about 60 KB).
-DECODED_VIEWERS = 2048
+# Viewers kept decoded per process, up to this many ids in all (followees, blocks, mutes; about
+# 60 bytes each decoded: 60 MB). A budget in entries (2,048) was smaller than the readers one
+# process serves in a few seconds (bench/fanout.py: 3,000), and readers coming back in turn found
+# theirs always evicted.
+DECODED_VIEWER_IDS = 1_000_000
+
+
+class DecodedViewers:
+    """Viewers by user with the cached text each was decoded from, least recently used dropped
+    first beyond `budget` ids in all (a viewer larger than the budget is not kept)."""
+
+    def __init__(self, budget: int = DECODED_VIEWER_IDS) -> None:
+        self.budget = budget
+        self.ids = 0
+        self._entries: OrderedDict[int, tuple[str | bytes, Viewer, int]] = OrderedDict()
+
+    @staticmethod
+    def size(viewer: Viewer) -> int:
+        return 1 + len(viewer.following) + len(viewer.blocked_either_way) + len(viewer.hidden)
+
+    def get(self, user_id: int) -> tuple[str | bytes, Viewer] | None:
+        hit = self._entries.get(user_id)
+        if hit is None:
+            return None
+        self._entries.move_to_end(user_id)
+        return hit[0], hit[1]
+
+    def put(self, user_id: int, raw: str | bytes, viewer: Viewer) -> None:
+        old = self._entries.pop(user_id, None)
+        if old is not None:
+            self.ids -= old[2]
+        n = self.size(viewer)
+        if n > self.budget:
+            return
+        self._entries[user_id] = (raw, viewer, n)
+        self.ids += n
+        while self.ids > self.budget:
+            _user, (_raw, _viewer, dropped) = self._entries.popitem(last=False)
+            self.ids -= dropped
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, user_id: int) -> bool:  # without counting as a use
+        return user_id in self._entries
 
 
 class HotCache:
@@ -159,7 +202,7 @@ class HotCache:
         multiplexed connection (adapters/redis_mux.py); writes and fills go through `client`."""
         self.redis = client
         self.reads = reads or Pooled(client)
-        self._decoded: dict[int, tuple[str | bytes, Viewer]] = {}  # by user: cached text, its decoding
+        self._decoded = DecodedViewers()
         self._fill_viewer = client.register_script(_FILL_IF_GENERATION)
         self._put_counts = client.register_script(_PUT_COUNTS_IF_NEWER)
         self._get_counts = client.register_script(_GET_COUNTS)
@@ -208,6 +251,11 @@ class HotCache:
         """MGET these (in a shared pipeline if convenient), then call viewer_from with the reply."""
         return [viewer_key(user_id), generation_key(user_id)]
 
+    def last_decoded_viewer(self, user_id: int) -> Viewer | None:
+        """The viewer as this process last decoded it, however old: a guess, never an answer."""
+        seen = self._decoded.get(user_id)
+        return seen[1] if seen is not None else None
+
     async def viewer_from(self, user_id: int, reply: Sequence[str | bytes | None],
                           load: Callable[[int], Awaitable[Viewer]]) -> Viewer:
         raw, generation = reply
@@ -218,9 +266,7 @@ class HotCache:
             if seen is not None and seen[0] == raw:
                 return seen[1]
             decoded = decode_viewer(user_id, raw)
-            self._decoded[user_id] = (raw, decoded)
-            if len(self._decoded) > DECODED_VIEWERS:
-                self._decoded.pop(next(iter(self._decoded)))
+            self._decoded.put(user_id, raw, decoded)
             return decoded
         viewer = await load(user_id)
         await self._fill_viewer(keys=[viewer_key(user_id), generation_key(user_id)],

@@ -38,6 +38,10 @@ class RateCheck:
     limits: list[int]  # one per key
 
 
+# A page of an author's recent-entry set: (ids, the set's size), or None when it is not built.
+RecentPage = tuple[list[int], int] | None
+
+
 @dataclass(frozen=True)
 class HomeRead:
     page: list[int] | None  # None: the timeline is not built (or the request is over a limit)
@@ -45,6 +49,7 @@ class HomeRead:
     viewer: str | None
     generation: str | None
     counts: list[int]  # the rate-limit counters after this request, if a RateCheck was given
+    recent: dict[int, RecentPage]  # the pages of the recent-entry sets asked for, by author
 
 
 # KEYS = timelines (or authors' recent sets), entry by entry; ARGV[1] cap, then per entry: score,
@@ -89,22 +94,43 @@ def connect(url: str) -> aioredis.Redis:
     return aioredis.Redis(connection_pool=pool)
 
 
+# Lua, shared by the scripts below: a page of each of KEYS[first..last] (sorted sets of the
+# timeline's shape: authors' recent entries), between scores hi and lo, at most n members. Per
+# key: {} if not built, else {size, members}.
+_PAGES_OF = """
+local function pages_of(first, last, hi, lo, n)
+  local out = {}
+  for i = first, last do
+    local key = KEYS[i]
+    if redis.call('EXISTS', key) == 0 then
+      out[#out + 1] = {}
+    else
+      out[#out + 1] = {redis.call('ZCARD', key), redis.call('ZREVRANGEBYSCORE', key, hi, lo, 'LIMIT', 0, n)}
+    end
+  end
+  return out
+end
+"""
+
 # KEYS[1] active readers, KEYS[2] the reader's timeline, KEYS[3] celebrity set, KEYS[4] cached
-# viewer, KEYS[5] its generation, then any rate-limit counters (adapters/ratelimit.py: the user's,
-# then the IP's); ARGV reader, now (s), max score, min score, count, timeline TTL, then the
-# counters' expiry (ms) and limits. A home read in one command, its rate-limit count included:
-# redis-py and the event loop spend more CPU per command than the API spends on anything else
-# per read. Over a limit, nothing is read: {-1, {}, {}, nil, nil, counts}.
-_HOME_READ = """
+# viewer, KEYS[5] its generation, then ARGV[7] rate-limit counters (adapters/ratelimit.py: the
+# user's, then the IP's), then authors' recent-entry sets to read pages of (the followed
+# celebrities, as the caller guesses them); ARGV reader, now (s), max score, min score, count,
+# timeline TTL, the number of counters, their expiry (ms) and limits. A home read in one command,
+# its rate-limit count included: redis-py and the event loop spend more CPU per command than the
+# API spends on anything else per read. Over a limit, nothing is read: {-1, {}, {}, nil, nil,
+# counts, {}}.
+_HOME_READ = _PAGES_OF + """
 local counts = {}
 local over = false
-for i = 6, #KEYS do
+local rates = tonumber(ARGV[7])
+for i = 6, 5 + rates do
   local n = redis.call('INCR', KEYS[i])
-  if n == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[7]) end
+  if n == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[8]) end
   counts[#counts + 1] = n
-  if n > tonumber(ARGV[7 + #counts]) then over = true end
+  if n > tonumber(ARGV[8 + #counts]) then over = true end
 end
-if over then return {-1, {}, {}, false, false, counts} end
+if over then return {-1, {}, {}, false, false, counts, {}} end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 local exists = redis.call('EXISTS', KEYS[2])
 local page = {}
@@ -112,21 +138,13 @@ if exists == 1 then
   page = redis.call('ZREVRANGEBYSCORE', KEYS[2], ARGV[3], ARGV[4], 'LIMIT', 0, tonumber(ARGV[5]))
   redis.call('EXPIRE', KEYS[2], ARGV[6])
 end
-return {exists, page, redis.call('SMEMBERS', KEYS[3]), redis.call('GET', KEYS[4]), redis.call('GET', KEYS[5]), counts}
+return {exists, page, redis.call('SMEMBERS', KEYS[3]), redis.call('GET', KEYS[4]), redis.call('GET', KEYS[5]), counts,
+        pages_of(6 + rates, #KEYS, ARGV[3], ARGV[4], tonumber(ARGV[5]))}
 """
 
-# KEYS = sorted sets of this shape (authors' recent entries); ARGV max score, min score, count.
-# Per key: {} if not built, else {size, members}.
-_READ_PAGES = """
-local out = {}
-for i, key in ipairs(KEYS) do
-  if redis.call('EXISTS', key) == 0 then
-    out[i] = {}
-  else
-    out[i] = {redis.call('ZCARD', key), redis.call('ZREVRANGEBYSCORE', key, ARGV[1], ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))}
-  end
-end
-return out
+# KEYS = authors' recent-entry sets; ARGV max score, min score, count.
+_READ_PAGES = _PAGES_OF + """
+return pages_of(1, #KEYS, ARGV[1], ARGV[2], tonumber(ARGV[3]))
 """
 
 # Keys per call: keeps one script run short (Redis runs scripts one at a time).
@@ -223,27 +241,33 @@ class TimelineCache:
 
     async def home_read(self, reader: int, now_s: float, limit: int, max_id: int | None, since_id: int | None,
                         ttl_s: int, celebs_key: str, active_key: str, viewer_keys: list[str],
-                        rate: RateCheck | None = None) -> HomeRead:
+                        rate: RateCheck | None = None, recent_of: Sequence[int] = ()) -> HomeRead:
         """Mark the reader active, read a page of their timeline and extend its life, and fetch the
         celebrity set and the cached viewer, in one command; with `rate`, count the request
-        against its limits first, and read nothing if it is over one."""
+        against its limits first, and read nothing if it is over one. With `recent_of`, the same
+        page of those authors' recent-entry sets comes along (the followed celebrities)."""
         hi, lo = _score_range(max_id, since_id)
-        keys = [active_key, timeline_key(reader), celebs_key, *viewer_keys]
-        args: list[int | float | str] = [str(reader), now_s, hi, lo, limit * 2 + 16, ttl_s]
+        rate_keys = rate.keys if rate is not None else []
+        keys = [active_key, timeline_key(reader), celebs_key, *viewer_keys, *rate_keys, *map(recent_key, recent_of)]
+        args: list[int | float | str] = [str(reader), now_s, hi, lo, limit * 2 + 16, ttl_s, len(rate_keys)]
         if rate is not None:
-            keys += rate.keys
             args += [rate.expire_ms, *rate.limits]
-        exists, members, celebs, viewer, generation, counts = await self.reads.script(self._home_read, keys, args)
+        exists, members, celebs, viewer, generation, counts, pages = await self.reads.script(self._home_read, keys, args)
         page = self.page_result(exists, members, limit, max_id, since_id) if exists != -1 else None
-        return HomeRead(page, set(celebs), viewer, generation, [int(n) for n in counts])
+        recent = dict(zip(recent_of, self._recent_results(pages, limit, max_id, since_id))) if exists != -1 else {}
+        return HomeRead(page, set(celebs), viewer, generation, [int(n) for n in counts], recent)
 
     async def recent_pages(self, authors: list[int], limit: int, max_id: int | None,
-                           since_id: int | None) -> list[tuple[list[int], int] | None]:
+                           since_id: int | None) -> list[RecentPage]:
         """Pages of several authors' recent-entry sets in one command: (ids, set size) or None
         when a set is not built."""
         hi, lo = _score_range(max_id, since_id)
         replies = await self.reads.script(self._read_pages, [recent_key(a) for a in authors], [hi, lo, limit * 2 + 16])
-        out: list[tuple[list[int], int] | None] = []
+        return self._recent_results(replies, limit, max_id, since_id)
+
+    def _recent_results(self, replies: list[Any], limit: int, max_id: int | None,
+                        since_id: int | None) -> list[RecentPage]:
+        out: list[RecentPage] = []
         for reply in replies:
             if not reply:
                 out.append(None)

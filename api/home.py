@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from adapters.cassandra_store import CassandraStore
 from adapters.graph_cache import ACTIVE, CELEBS, GraphCache
 from adapters.hot_cache import CachedReads
-from adapters.redis_store import RateCheck, TimelineCache, recent_key, timeline_key
+from adapters.redis_store import RateCheck, RecentPage, TimelineCache, recent_key, timeline_key
 from pipeline import timeline
 from pipeline.fanout import Policy
 from pipeline.visibility import Viewer
@@ -34,6 +34,7 @@ class HomeTimelines:
         self.graph = graph
         self.per_author = per_author
         self.policy = policy
+        self._celebrities: set[int] = set()  # the celebrity set as this process last read it
 
     async def page(self, reader: int, views: CachedReads, limit: int, max_id: int | None,
                    since_id: int | None, viewer: Viewer | None = None, rate: RateCheck | None = None,
@@ -42,9 +43,15 @@ class HomeTimelines:
         deletes). Pass the viewer back in for the next page of the same request. With `rate`, the
         request is counted against its limits in the same command and `on_counts` gets the
         counters (it raises to refuse the request; then nothing was read)."""
+        # The followed celebrities' pages come in the same command when this process can guess
+        # who they are: from the celebrity set it saw last and the reader's viewer as it last
+        # decoded it. The guess is checked below against what the command returned; a celebrity
+        # it missed costs the round trip it saves when right, one it wrongly included is unused.
+        known = viewer or views.hot.last_decoded_viewer(reader)
+        guess = sorted((self._celebrities & known.following) - {reader}) if known is not None else []
         read = await self.cache.home_read(
             reader, time.time(), limit, max_id, since_id, self.policy.activity_window_s, CELEBS, ACTIVE,
-            views.hot.viewer_keys(reader), rate)
+            views.hot.viewer_keys(reader), rate, recent_of=guess)
         if on_counts is not None:
             on_counts(read.counts)
         pushed, celebs, cached_viewer, generation = read.page, read.celebs, read.viewer, read.generation
@@ -54,18 +61,21 @@ class HomeTimelines:
         if pushed is None:
             pushed = timeline.page(await self.rebuild(reader), limit, max_id, since_id)
             await self.cache.redis.expire(timeline_key(reader), self.policy.activity_window_s)
-        celebrities = await self.graph.celebrities(self.cass.celebrities, celebs)
+        celebrities = self._celebrities = await self.graph.celebrities(self.cass.celebrities, celebs)
         pulled = sorted((celebrities & following) - {reader})
-        lists = await self.pulled_pages(pulled, limit, max_id, since_id) if pulled else []
+        lists = await self.pulled_pages(pulled, limit, max_id, since_id, read.recent) if pulled else []
         return viewer, timeline.merge_newest([pushed, *lists], limit)
 
-    async def pulled_pages(self, authors: list[int], limit: int, max_id: int | None,
-                           since_id: int | None) -> list[list[int]]:
-        """The followed celebrities' entries for this page, from their recent-entry sets in Redis
-        (one round trip for all of them); Cassandra for a set not built yet, or a page older than
-        what a full (capped) set holds."""
+    async def pulled_pages(self, authors: list[int], limit: int, max_id: int | None, since_id: int | None,
+                           read: Mapping[int, RecentPage]) -> list[list[int]]:
+        """The followed celebrities' entries for this page, from their recent-entry sets in Redis:
+        those already `read` with the home page, the others in one round trip for all of them;
+        Cassandra for a set not built yet, or a page older than what a full (capped) set holds."""
+        missing = [a for a in authors if a not in read]
+        fetched = dict(zip(missing, await self.cache.recent_pages(missing, limit, max_id, since_id))) if missing else {}
         out: list[list[int]] = []
-        for author, found in zip(authors, await self.cache.recent_pages(authors, limit, max_id, since_id)):
+        for author in authors:
+            found = read[author] if author in read else fetched[author]
             if found is None:
                 ids = timeline.page(await self.build_recent(author), limit, max_id, since_id)
                 size = 0
