@@ -36,6 +36,7 @@ import re
 import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass
+from functools import lru_cache
 
 # Twitter's limit since November 2017: twitter-text v3 maxWeightedTweetLength (140 CJK characters).
 MAX_TWEET_LENGTH = 280
@@ -138,8 +139,19 @@ def tweet_length(text: str) -> int:
     return total + _weigh(text[pos:])
 
 
+# Texts whose entities a process remembers. One worker extracts a tweet's entities four times on
+# its way through the agents (moderation's features, notifications' recipients and what they
+# notify, the hashtags counted for trends), within a batch or two; Entities are immutable.
+EXTRACT_CACHE = 8192
+
+
 def extract(text: str) -> Entities:
-    """The hashtags, mentions, URLs and cashtags of `text`, offsets into its NFC form."""
+    """The hashtags, mentions, URLs and cashtags of `text`, offsets into its NFC form (the same
+    object for the same text while this process remembers it: bench/entities.py)."""
+    return _extract_cached(text)
+
+
+def extract_uncached(text: str) -> Entities:
     text = unicodedata.normalize("NFC", text)
     urls = _find_urls(text)
     starts, ends = [u.start for u in urls], [u.end for u in urls]
@@ -161,6 +173,9 @@ def extract(text: str) -> Entities:
         elif (hashtag := _hashtag(text, i, stop)) is not None:
             hashtags.append(hashtag)
     return Entities(tuple(hashtags), tuple(mentions), tuple(urls), tuple(cashtags))
+
+
+_extract_cached = lru_cache(maxsize=EXTRACT_CACHE)(extract_uncached)
 
 
 def hashtag_keys(text: str) -> list[str]:

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pipeline import entities
 from pipeline.entities import (
     MAX_HASHTAG,
     MAX_TWEET_LENGTH,
@@ -297,3 +298,11 @@ def test_a_url_of_any_length_counts_23(scheme, host, path):
     url = scheme + host + path
     assert [u.text for u in extract(f"see {url}. ok").urls] == [url]
     assert tweet_length(url) == URL_LENGTH
+
+
+@given(st.lists(st.sampled_from(list("ab_#@＃＠$:/.?()1 é東\u0301\ufe0f") + ["http://", "https://a.b/", "#tag", "@al"]),
+                max_size=30).map("".join))
+def test_the_memo_answers_what_extraction_does_and_keeps_answering_it(text):
+    first = entities.extract(text)
+    assert first == entities.extract_uncached(text)
+    assert entities.extract(text.encode().decode()) is first, "the same text, another string: remembered"
