@@ -3,6 +3,9 @@
     fc:{user}   STRING  exact follower count (written by the graph agent; Cassandra is the truth)
     celebs      SET     users whose tweets are pulled at read time, plus the sentinel "-" once
                         built from Cassandra's `celebrities` partition (absent = rebuild)
+    celebs:v    STRING  the set's version: a token never used before, replaced in the same
+                        command as every change of the set, so that a reader holding the set
+                        fetches it again only when it changed (redis_store._HOME_READ)
     active      ZSET    member = reader, score = epoch seconds of their last home-timeline read;
                         readers gone for longer than the activity window are pruned (prune_active)
     flg:{user}  STRING  the generation of the user's follower list: a token never used before,
@@ -19,14 +22,24 @@ import redis.asyncio as aioredis
 
 SENTINEL = "-"
 CELEBS = "celebs"
+CELEBS_VERSION = "celebs:v"
 ACTIVE = "active"
 
-# Adds or removes members only once the set was built, so it never looks complete when it is not.
+# KEYS[1] the celebrity set, KEYS[2] its version; ARGV (user, "1" or "0") pairs, then a fresh
+# token. Adds or removes members only once the set was built, so it never looks complete when it
+# is not; a change gives the set a new version (most calls change nothing: every follow batch
+# flags its followees).
 _UPDATE_IF_BUILT = """
 if redis.call('SISMEMBER', KEYS[1], '-') == 0 then return 0 end
-for i = 1, #ARGV, 2 do
-  if ARGV[i + 1] == '1' then redis.call('SADD', KEYS[1], ARGV[i]) else redis.call('SREM', KEYS[1], ARGV[i]) end
+local changed = 0
+for i = 1, #ARGV - 1, 2 do
+  if ARGV[i + 1] == '1' then
+    changed = changed + redis.call('SADD', KEYS[1], ARGV[i])
+  else
+    changed = changed + redis.call('SREM', KEYS[1], ARGV[i])
+  end
 end
+if changed > 0 then redis.call('SET', KEYS[2], ARGV[#ARGV]) end
 return 1
 """
 
@@ -111,7 +124,7 @@ class GraphCache:
             args: list[str] = []
             for user, is_celebrity in flags.items():
                 args += [str(user), "1" if is_celebrity else "0"]
-            await self._update(keys=[CELEBS], args=args)
+            await self._update(keys=[CELEBS, CELEBS_VERSION], args=[*args, fresh_token()])
 
     async def celebrities(self, load: Callable[[], Awaitable[set[int]]],
                           members: set[str] | None = None) -> set[int]:
@@ -120,7 +133,10 @@ class GraphCache:
         if SENTINEL in found:
             return {int(m) for m in found if m != SENTINEL}
         users = await load()
-        await self.redis.sadd(CELEBS, SENTINEL, *[str(u) for u in users])
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.sadd(CELEBS, SENTINEL, *[str(u) for u in users])
+        pipe.set(CELEBS_VERSION, fresh_token())
+        await pipe.execute()
         return users
 
     async def touch_active(self, reader: int, now_s: float) -> None:

@@ -45,7 +45,8 @@ RecentPage = tuple[list[int], int] | None
 @dataclass(frozen=True)
 class HomeRead:
     page: list[int] | None  # None: the timeline is not built (or the request is over a limit)
-    celebs: set[str]
+    celebs: set[str] | None  # the celebrity set's members; None: unchanged since the version passed in
+    celebs_version: str | None  # the version of the set (None: unknown)
     viewer: str | None
     generation: str | None
     counts: list[int]  # the rate-limit counters after this request, if a RateCheck was given
@@ -112,25 +113,27 @@ local function pages_of(first, last, hi, lo, n)
 end
 """
 
-# KEYS[1] active readers, KEYS[2] the reader's timeline, KEYS[3] celebrity set, KEYS[4] cached
-# viewer, KEYS[5] its generation, then ARGV[7] rate-limit counters (adapters/ratelimit.py: the
-# user's, then the IP's), then authors' recent-entry sets to read pages of (the followed
-# celebrities, as the caller guesses them); ARGV reader, now (s), max score, min score, count,
-# timeline TTL, the number of counters, their expiry (ms) and limits. A home read in one command,
-# its rate-limit count included: redis-py and the event loop spend more CPU per command than the
-# API spends on anything else per read. Over a limit, nothing is read: {-1, {}, {}, nil, nil,
-# counts, {}}.
+# KEYS[1] active readers, KEYS[2] the reader's timeline, KEYS[3] celebrity set, KEYS[4] its version
+# (adapters/graph_cache.py), KEYS[5] cached viewer, KEYS[6] its generation, then ARGV[8] rate-limit
+# counters (adapters/ratelimit.py: the user's, then the IP's), then authors' recent-entry sets to
+# read pages of (the followed celebrities, as the caller guesses them); ARGV reader, now (s), max
+# score, min score, count, timeline TTL, the celebrity set's version the caller holds ("" for
+# none), the number of counters, their expiry (ms) and limits. The celebrity set's members come
+# back only if its version differs (or it is gone): a large set is not sent with every read. A
+# home read in one command, its rate-limit count included: redis-py and the event loop spend
+# more CPU per command than the API spends on anything else per read. Over a limit, nothing is
+# read: {-1, {}, nil, nil, nil, nil, counts, {}}.
 _HOME_READ = _PAGES_OF + """
 local counts = {}
 local over = false
-local rates = tonumber(ARGV[7])
-for i = 6, 5 + rates do
+local rates = tonumber(ARGV[8])
+for i = 7, 6 + rates do
   local n = redis.call('INCR', KEYS[i])
-  if n == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[8]) end
+  if n == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[9]) end
   counts[#counts + 1] = n
-  if n > tonumber(ARGV[8 + #counts]) then over = true end
+  if n > tonumber(ARGV[9 + #counts]) then over = true end
 end
-if over then return {-1, {}, {}, false, false, counts, {}} end
+if over then return {-1, {}, false, false, false, false, counts, {}} end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 local exists = redis.call('EXISTS', KEYS[2])
 local page = {}
@@ -138,8 +141,13 @@ if exists == 1 then
   page = redis.call('ZREVRANGEBYSCORE', KEYS[2], ARGV[3], ARGV[4], 'LIMIT', 0, tonumber(ARGV[5]))
   redis.call('EXPIRE', KEYS[2], ARGV[6])
 end
-return {exists, page, redis.call('SMEMBERS', KEYS[3]), redis.call('GET', KEYS[4]), redis.call('GET', KEYS[5]), counts,
-        pages_of(6 + rates, #KEYS, ARGV[3], ARGV[4], tonumber(ARGV[5]))}
+local version = redis.call('GET', KEYS[4])
+local celebs = false
+if not version or version ~= ARGV[7] or redis.call('EXISTS', KEYS[3]) == 0 then
+  celebs = redis.call('SMEMBERS', KEYS[3])
+end
+return {exists, page, celebs, version, redis.call('GET', KEYS[5]), redis.call('GET', KEYS[6]), counts,
+        pages_of(7 + rates, #KEYS, ARGV[3], ARGV[4], tonumber(ARGV[5]))}
 """
 
 # KEYS = authors' recent-entry sets; ARGV max score, min score, count.
@@ -240,22 +248,29 @@ class TimelineCache:
         return self.page_result(exists, members, limit, max_id, since_id)
 
     async def home_read(self, reader: int, now_s: float, limit: int, max_id: int | None, since_id: int | None,
-                        ttl_s: int, celebs_key: str, active_key: str, viewer_keys: list[str],
-                        rate: RateCheck | None = None, recent_of: Sequence[int] = ()) -> HomeRead:
+                        ttl_s: int, celebs_keys: tuple[str, str], active_key: str, viewer_keys: list[str],
+                        rate: RateCheck | None = None, recent_of: Sequence[int] = (),
+                        celebs_version: str | None = None) -> HomeRead:
         """Mark the reader active, read a page of their timeline and extend its life, and fetch the
-        celebrity set and the cached viewer, in one command; with `rate`, count the request
-        against its limits first, and read nothing if it is over one. With `recent_of`, the same
-        page of those authors' recent-entry sets comes along (the followed celebrities)."""
+        celebrity set (unless it is still at `celebs_version`; keys: the set, its version) and
+        the cached viewer, in one command; with `rate`, count the request against its limits
+        first, and read nothing if it is over one. With `recent_of`, the same page of those
+        authors' recent-entry sets comes along (the followed celebrities)."""
         hi, lo = _score_range(max_id, since_id)
         rate_keys = rate.keys if rate is not None else []
-        keys = [active_key, timeline_key(reader), celebs_key, *viewer_keys, *rate_keys, *map(recent_key, recent_of)]
-        args: list[int | float | str] = [str(reader), now_s, hi, lo, limit * 2 + 16, ttl_s, len(rate_keys)]
+        keys = [active_key, timeline_key(reader), *celebs_keys, *viewer_keys, *rate_keys, *map(recent_key, recent_of)]
+        args: list[int | float | str] = [str(reader), now_s, hi, lo, limit * 2 + 16, ttl_s, celebs_version or "",
+                                         len(rate_keys)]
         if rate is not None:
             args += [rate.expire_ms, *rate.limits]
-        exists, members, celebs, viewer, generation, counts, pages = await self.reads.script(self._home_read, keys, args)
-        page = self.page_result(exists, members, limit, max_id, since_id) if exists != -1 else None
-        recent = dict(zip(recent_of, self._recent_results(pages, limit, max_id, since_id))) if exists != -1 else {}
-        return HomeRead(page, set(celebs), viewer, generation, [int(n) for n in counts], recent)
+        exists, members, celebs, version, viewer, generation, counts, pages = await self.reads.script(
+            self._home_read, keys, args)
+        if exists == -1:
+            return HomeRead(None, None, None, None, None, [int(n) for n in counts], {})
+        page = self.page_result(exists, members, limit, max_id, since_id)
+        recent = dict(zip(recent_of, self._recent_results(pages, limit, max_id, since_id)))
+        return HomeRead(page, set(celebs) if celebs is not None else None, version, viewer, generation,
+                        [int(n) for n in counts], recent)
 
     async def recent_pages(self, authors: list[int], limit: int, max_id: int | None,
                            since_id: int | None) -> list[RecentPage]:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from adapters.cassandra_store import CassandraStore
-from adapters.graph_cache import ACTIVE, CELEBS, GraphCache
+from adapters.graph_cache import ACTIVE, CELEBS, CELEBS_VERSION, SENTINEL, GraphCache
 from adapters.hot_cache import CachedReads
 from adapters.redis_store import RateCheck, RecentPage, TimelineCache, recent_key, timeline_key
 from pipeline import timeline
@@ -35,6 +35,7 @@ class HomeTimelines:
         self.per_author = per_author
         self.policy = policy
         self._celebrities: set[int] = set()  # the celebrity set as this process last read it
+        self._celebs_version: str | None = None  # and its version then
 
     async def page(self, reader: int, views: CachedReads, limit: int, max_id: int | None,
                    since_id: int | None, viewer: Viewer | None = None, rate: RateCheck | None = None,
@@ -50,18 +51,23 @@ class HomeTimelines:
         known = viewer or views.hot.last_decoded_viewer(reader)
         guess = sorted((self._celebrities & known.following) - {reader}) if known is not None else []
         read = await self.cache.home_read(
-            reader, time.time(), limit, max_id, since_id, self.policy.activity_window_s, CELEBS, ACTIVE,
-            views.hot.viewer_keys(reader), rate, recent_of=guess)
+            reader, time.time(), limit, max_id, since_id, self.policy.activity_window_s, (CELEBS, CELEBS_VERSION),
+            ACTIVE, views.hot.viewer_keys(reader), rate, recent_of=guess, celebs_version=self._celebs_version)
         if on_counts is not None:
             on_counts(read.counts)
-        pushed, celebs, cached_viewer, generation = read.page, read.celebs, read.viewer, read.generation
+        pushed, cached_viewer, generation = read.page, read.viewer, read.generation
         if viewer is None:
             viewer = await views.hot.viewer_from(reader, [cached_viewer, generation], views.cass.viewer)
         following = viewer.following
         if pushed is None:
             pushed = timeline.page(await self.rebuild(reader), limit, max_id, since_id)
             await self.cache.redis.expire(timeline_key(reader), self.policy.activity_window_s)
-        celebrities = self._celebrities = await self.graph.celebrities(self.cass.celebrities, celebs)
+        if read.celebs is not None:  # changed since this process last read it (or never read)
+            self._celebrities = await self.graph.celebrities(self.cass.celebrities, read.celebs)
+            # Kept under the version read with the members; a set this request rebuilt from
+            # Cassandra got a new version, read (with the set) by the next request.
+            self._celebs_version = read.celebs_version if SENTINEL in read.celebs else None
+        celebrities = self._celebrities
         pulled = sorted((celebrities & following) - {reader})
         lists = await self.pulled_pages(pulled, limit, max_id, since_id, read.recent) if pulled else []
         return viewer, timeline.merge_newest([pushed, *lists], limit)

@@ -83,7 +83,8 @@ async def test_a_script_runs_again_after_redis_forgets_it(stack, redis_client):
     try:
         await cache.fill(reader, [5 << 22, 9 << 22])
         await redis_client.script_flush()
-        read = await cache.home_read(reader, 1.0, 20, None, None, 60, "celebs-x", f"active-{reader}", ["v", "g"])
+        read = await cache.home_read(reader, 1.0, 20, None, None, 60, ("celebs-x", "celebs-x:v"), f"active-{reader}",
+                                         ["v", "g"])
     finally:
         await mux.aclose()
     assert read.page == [9 << 22, 5 << 22]
