@@ -28,9 +28,13 @@ ACTIVE = "active"
 # KEYS[1] the celebrity set, KEYS[2] its version; ARGV (user, "1" or "0") pairs, then a fresh
 # token. Adds or removes members only once the set was built, so it never looks complete when it
 # is not; a change gives the set a new version (most calls change nothing: every follow batch
-# flags its followees).
+# flags its followees). Not built, the version is renewed all the same: a rebuild that read
+# Cassandra before this change must not write what it read (_FILL_CELEBS).
 _UPDATE_IF_BUILT = """
-if redis.call('SISMEMBER', KEYS[1], '-') == 0 then return 0 end
+if redis.call('SISMEMBER', KEYS[1], '-') == 0 then
+  redis.call('SET', KEYS[2], ARGV[#ARGV])
+  return 0
+end
 local changed = 0
 for i = 1, #ARGV - 1, 2 do
   if ARGV[i + 1] == '1' then
@@ -61,6 +65,25 @@ return out
 """
 
 
+# KEYS[1] the celebrity set, KEYS[2] its version; ARGV[1] the version read before Cassandra was
+# ("" for none), ARGV[2] a fresh token, then the members read. Builds the set only if its version
+# did not move meanwhile (a change came in between: the read may miss it); 1 when the set is
+# built (by this call or another), 0 when the caller should read again.
+_FILL_CELEBS = """
+if (redis.call('GET', KEYS[2]) or '') ~= ARGV[1] then return 0 end
+if redis.call('SISMEMBER', KEYS[1], '-') == 1 then return 1 end
+redis.call('SADD', KEYS[1], '-')
+for i = 3, #ARGV, 1000 do
+  redis.call('SADD', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+redis.call('SET', KEYS[2], ARGV[2])
+return 1
+"""
+
+# Reads of Cassandra a rebuild of the celebrity set makes while changes keep coming in between;
+# then it serves the last read without building the set (the next reader tries again).
+CELEBS_FILL_ATTEMPTS = 3
+
 # KEYS[1] a sorted set; ARGV[1] a score, ARGV[2] a count. Removes up to that many members scored
 # below the score and returns how many it removed: a bounded step, so pruning a large backlog never
 # holds Redis (which runs one script at a time) for long.
@@ -86,6 +109,7 @@ class GraphCache:
         self._update = client.register_script(_UPDATE_IF_BUILT)
         self._fanout_state = client.register_script(_FANOUT_STATE)
         self._prune_below = client.register_script(_PRUNE_BELOW)
+        self._fill_celebs = client.register_script(_FILL_CELEBS)
 
     async def set_follower_counts(self, counts: dict[int, int]) -> None:
         if counts:
@@ -128,15 +152,18 @@ class GraphCache:
 
     async def celebrities(self, load: Callable[[], Awaitable[set[int]]],
                           members: set[str] | None = None) -> set[int]:
-        """The celebrity set; `members` is an SMEMBERS reply already fetched in a shared command."""
+        """The celebrity set; `members` is an SMEMBERS reply already fetched in a shared command.
+        Not built, it is read from Cassandra and built, unless a change came in meanwhile: then
+        read again (the graph agent writes Cassandra before it renews the version)."""
         found: set[str] = members if members is not None else set(await self.redis.smembers(CELEBS))  # type: ignore[arg-type]
         if SENTINEL in found:
             return {int(m) for m in found if m != SENTINEL}
-        users = await load()
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.sadd(CELEBS, SENTINEL, *[str(u) for u in users])
-        pipe.set(CELEBS_VERSION, fresh_token())
-        await pipe.execute()
+        for _attempt in range(CELEBS_FILL_ATTEMPTS):
+            before = await self.redis.get(CELEBS_VERSION)
+            users = await load()
+            if await self._fill_celebs(keys=[CELEBS, CELEBS_VERSION],
+                                       args=[before or "", fresh_token(), *map(str, users)]):
+                return users
         return users
 
     async def touch_active(self, reader: int, now_s: float) -> None:
