@@ -96,6 +96,13 @@ def machine_cpu_seconds() -> float:
     return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_steal_seconds() -> float:
+    """CPU time the hypervisor gave to others while this machine's cores wanted it, all cores
+    (/proc/stat "steal"): counted in machine_cpu_seconds as busy, done by nobody here."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return fields[7] / os.sysconf("SC_CLK_TCK")
+
+
 def process_cpu_seconds() -> dict[str, float]:
     """CPU time so far of every live process, by "pid name" (for what else shares the cores)."""
     out: dict[str, float] = {}

@@ -51,7 +51,7 @@ from adapters.hot_cache import HotCache
 from adapters.kafka import EventProducer, read_to_end
 from adapters.redis_store import TimelineCache, recent_key, timeline_key
 from api.auth import mint_token
-from bench.common import (Lag, busiest, cpu_seconds, free_port, machine_cpu_seconds, namespace, open_loop, process_cpu_seconds,
+from bench.common import (Lag, busiest, cpu_seconds, free_port, machine_cpu_seconds, machine_steal_seconds, namespace, open_loop, process_cpu_seconds,
                           progress, summary_ms, tree_cpu_seconds, write_results)
 from bench.write_api import ROOMY
 from pipeline.events import Event, encode
@@ -368,12 +368,14 @@ async def steady_rate(settings: Any, topology: Any, cache: TimelineCache, graph:
     before = await timeline_entries(cache, active)
     progress(f"producing {rate} tweets/s for {args.duration}s, probing delivery through the API")
     worker_cpu, busy, t0 = cpu_seconds(args.worker_pid), machine_cpu_seconds(), time.monotonic()
+    stolen = machine_steal_seconds()
     spy = profile(args, args.worker_pid, f"worker-{rate}", args.duration)
     run = await drive(settings, topology, graph, active_set, celebs, pushed_authors, rate, args.duration, rng)
     t_done = run["t_done"]
     steady_s = t_done - t0
     worker_cores = (cpu_seconds(args.worker_pid) - worker_cpu) / steady_s
     machine_cores = (machine_cpu_seconds() - busy) / steady_s
+    stolen_cores = (machine_steal_seconds() - stolen) / steady_s
     if spy is not None:
         spy.wait(timeout=60)
     written = await timeline_entries(cache, active) - before
@@ -389,6 +391,8 @@ async def steady_rate(settings: Any, topology: Any, cache: TimelineCache, graph:
             "share_of_zadd_ceiling": round(written / fanout_s / args.zadd_ceiling, 3),
             # How close the worker is to its one core at this rate (what bounds delivery latency).
             "worker_busy_cores": round(worker_cores, 2), "machine_busy_cores": round(machine_cores, 2),
+            # Of those, the time the host ran others instead (a noisy neighbour, not this pipeline).
+            "machine_stolen_cores": round(stolen_cores, 2),
             "worker_cpu_ms_per_tweet": round(worker_cores * steady_s * 1000 / len(run["sent"]), 3),
         },
         "delivery_ms": {k: summary_ms(v) if v else None for k, v in run["latencies"].items()},
@@ -500,6 +504,7 @@ def read_rates(args: argparse.Namespace, url: str, tokens: list[str], ceiling: f
         progress(f"home-timeline reads: {rate}/s for {args.read_duration}s")
         api_cpu, commands = tree_cpu_seconds(args.api_pid), redis_commands(args.redis_port)
         busy, procs, t0 = machine_cpu_seconds(), process_cpu_seconds(), time.monotonic()
+        stolen = machine_steal_seconds()
         spy = profile(args, args.api_pid, f"reads-{rate}", args.read_duration)
         reads = open_loop(url, rate, args.read_duration, tokens=tokens)
         if spy is not None:
@@ -508,6 +513,7 @@ def read_rates(args: argparse.Namespace, url: str, tokens: list[str], ceiling: f
         # How busy both cores were (the load generator, Redis, the JVMs and the worker share them).
         seconds = time.monotonic() - t0
         reads["machine_busy_cores"] = round((machine_cpu_seconds() - busy) / seconds, 2)
+        reads["machine_stolen_cores"] = round((machine_steal_seconds() - stolen) / seconds, 2)
         reads["busiest_processes_cores"] = busiest(procs, process_cpu_seconds(), seconds)
         # Host-independent: what each read asks of Redis (the API's CPU goes mostly to round trips).
         after = redis_commands(args.redis_port)
@@ -653,7 +659,8 @@ def report(r: dict[str, Any]) -> None:
         print(f"steady {row['offered_tweets_per_s']} tweets/s: {'sustained' if row['sustained'] else 'NOT sustained'} "
               f"({row['seconds_behind_at_the_end']} s behind when the last tweet was sent); delivery (pushed) "
               f"p50 {d.get('p50_ms')} ms, p99 {d.get('p99_ms')} ms; worker busy {row['fanout']['worker_busy_cores']} "
-              f"cores, machine {row['fanout']['machine_busy_cores']} of 2")
+              f"cores, machine {row['fanout']['machine_busy_cores']} of 2 (stolen by the host "
+              f"{row['fanout'].get('machine_stolen_cores', '?')})")
         for m in row.get("missed_probes", []):
             print(f"  missed probe ({m['kind']}): tweet {m['tweet_id']}, verdict {m['stored_verdict']}, in the author's "
                   f"recent set {m['in_recent_set']} (built {m['recent_set_built']}), visible to the reader after the run "
@@ -693,7 +700,8 @@ def report(r: dict[str, Any]) -> None:
             print(f"reads ({n} API process{'es' if n > 1 else ''}): offered {rd['offered_per_s']}/s, "
                   f"done {rd['completed_per_s']}/s, p50 {rd['latency_ms']['p50']} ms, p90 {rd['latency_ms']['p90']} ms, "
                   f"p99 {rd['latency_ms']['p99']} ms, API CPU {rd['api_cpu_ms_per_read']} ms/read, machine busy "
-                  f"{rd.get('machine_busy_cores', '?')} of 2 cores {rd.get('busiest_processes_cores', {})}; {rd['share_of_bare_aiohttp']:.1%} of a bare "
+                  f"{rd.get('machine_busy_cores', '?')} of 2 cores (stolen by the host {rd.get('machine_stolen_cores', '?')}) "
+                  f"{rd.get('busiest_processes_cores', {})}; {rd['share_of_bare_aiohttp']:.1%} of a bare "
                   f"aiohttp endpoint (one process); Redis commands per read {rd['redis_commands_per_read']}")
 
 
