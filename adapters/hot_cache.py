@@ -47,6 +47,7 @@ from adapters.redis_mux import Commands, Pooled
 from adapters.redis_store import evalsha_many
 
 from pipeline.counts import KINDS, Counts
+from pipeline.lru import SizedLRU
 from pipeline.model import Tweet, User
 from pipeline.visibility import Viewer
 
@@ -161,33 +162,22 @@ class DecodedViewers:
     first beyond `budget` ids in all (a viewer larger than the budget is not kept)."""
 
     def __init__(self, budget: int = DECODED_VIEWER_IDS) -> None:
-        self.budget = budget
-        self.ids = 0
-        self._entries: OrderedDict[int, tuple[str | bytes, Viewer, int]] = OrderedDict()
+        self._entries: SizedLRU[int, tuple[str | bytes, Viewer]] = SizedLRU(budget)
+
+    @property
+    def ids(self) -> int:
+        """Ids held, all viewers together."""
+        return self._entries.size
 
     @staticmethod
     def size(viewer: Viewer) -> int:
         return 1 + len(viewer.following) + len(viewer.blocked_either_way) + len(viewer.hidden)
 
     def get(self, user_id: int) -> tuple[str | bytes, Viewer] | None:
-        hit = self._entries.get(user_id)
-        if hit is None:
-            return None
-        self._entries.move_to_end(user_id)
-        return hit[0], hit[1]
+        return self._entries.get(user_id)
 
     def put(self, user_id: int, raw: str | bytes, viewer: Viewer) -> None:
-        old = self._entries.pop(user_id, None)
-        if old is not None:
-            self.ids -= old[2]
-        n = self.size(viewer)
-        if n > self.budget:
-            return
-        self._entries[user_id] = (raw, viewer, n)
-        self.ids += n
-        while self.ids > self.budget:
-            _user, (_raw, _viewer, dropped) = self._entries.popitem(last=False)
-            self.ids -= dropped
+        self._entries.put(user_id, (raw, viewer), self.size(viewer))
 
     def __len__(self) -> int:
         return len(self._entries)

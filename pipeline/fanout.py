@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import enum
 from array import array
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+from pipeline.lru import SizedLRU
 
 
 class Mode(enum.Enum):
@@ -64,28 +65,24 @@ class FollowerLists:
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
-        self.size = 0
-        self._lists: OrderedDict[int, tuple[str, array[int]]] = OrderedDict()
+        self._lists: SizedLRU[int, tuple[str, array[int]]] = SizedLRU(budget)
+
+    @property
+    def size(self) -> int:
+        """Ids held, all lists together."""
+        return self._lists.size
 
     def __len__(self) -> int:
         return len(self._lists)
 
     def get(self, author: int, generation: str) -> array[int] | None:
-        cached = self._lists.get(author)
+        cached = self._lists.peek(author)
         if cached is None or cached[0] != generation:
             return None
-        self._lists.move_to_end(author)
+        self._lists.get(author)  # a use
         return cached[1]
 
     def put(self, author: int, generation: str, followers: Iterable[int]) -> array[int]:
         ids = array("q", followers)
-        old = self._lists.pop(author, None)
-        if old is not None:
-            self.size -= len(old[1])
-        if len(ids) <= self.budget:
-            self._lists[author] = (generation, ids)
-            self.size += len(ids)
-            while self.size > self.budget:
-                _author, (_gen, dropped) = self._lists.popitem(last=False)
-                self.size -= len(dropped)
+        self._lists.put(author, (generation, ids), len(ids))
         return ids
