@@ -90,17 +90,21 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def _all_cores_ticks() -> list[int]:
+    """/proc/stat's "cpu" line: user, nice, system, idle, iowait, irq, softirq, steal, ..."""
+    return [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+
+
 def machine_cpu_seconds() -> float:
     """Busy CPU time of the whole machine, all cores (/proc/stat: everything but idle and iowait)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    fields = _all_cores_ticks()
     return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def machine_steal_seconds() -> float:
     """CPU time the hypervisor gave to others while this machine's cores wanted it, all cores
     (/proc/stat "steal"): counted in machine_cpu_seconds as busy, done by nobody here."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    return fields[7] / os.sysconf("SC_CLK_TCK")
+    return _all_cores_ticks()[7] / os.sysconf("SC_CLK_TCK")
 
 
 def process_cpu_seconds() -> dict[str, float]:
