@@ -26,10 +26,12 @@ How each stays correct when a reader fills a key while an agent changes the row 
 
 TTLs bound what an unexpected interleaving (an evicted generation key) could leave behind.
 
-In front of the tweet and user keys, each API process keeps a local cache with a 2 s TTL
-(LocalCache): most pages hydrate the same recent tweets and authors, and a Redis round trip costs
-the API more CPU than anything else it does per read. A delete or profile change therefore shows
-in every process within 2 s of reaching Redis.
+In front of the tweet, user and count keys, each API process keeps local copies (LocalCache):
+most pages hydrate the same recent tweets and authors, and a Redis round trip costs the API more
+CPU than anything else it does per read. The API reads these keys with client-side caching
+(adapters/redis_mux.py): Redis announces each change to a key the process read, and its copy goes
+at once, so a delete or profile change shows in every process as soon as it reaches Redis.
+Without announcements (a connection that does not track) copies live 2 s.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import orjson
 import redis.asyncio as aioredis
@@ -98,16 +100,19 @@ return out
 COUNTS_TTL_S = 24 * 3600
 
 
+TWEET_PREFIX, USER_PREFIX, COUNTS_PREFIX = "tw", "u", "ec"
+
+
 def counts_key(tweet_id: int) -> str:
-    return f"ec:{tweet_id}"
+    return f"{COUNTS_PREFIX}:{tweet_id}"
 
 
 def tweet_key(tweet_id: int) -> str:
-    return f"tw:{tweet_id}"
+    return f"{TWEET_PREFIX}:{tweet_id}"
 
 
 def user_key(user_id: int) -> str:
-    return f"u:{user_id}"
+    return f"{USER_PREFIX}:{user_id}"
 
 
 def viewer_key(user_id: int) -> str:
@@ -218,7 +223,7 @@ class HotCache:
             return {}
         out: dict[int, V] = {}
         missing: list[int] = []
-        for ident, raw in zip(wanted, await self.reads.call("MGET", *[key(i) for i in wanted])):
+        for ident, raw in zip(wanted, await self.reads.call_tracked("MGET", *[key(i) for i in wanted])):
             if raw is None:
                 missing.append(ident)
             elif raw != TOMBSTONE:
@@ -271,7 +276,7 @@ class HotCache:
             return {}
         out: dict[int, Counts] = {}
         missing: list[int] = []
-        for tid, values in zip(wanted, await self.reads.script(self._get_counts, [counts_key(t) for t in wanted], [])):
+        for tid, values in zip(wanted, await self.reads.script_tracked(self._get_counts, [counts_key(t) for t in wanted], [])):
             if values[0] is None:
                 missing.append(tid)
             else:
@@ -328,14 +333,26 @@ class HotCache:
 
 
 class LocalCache(Generic[K, V]):
-    """A small in-process cache with a short TTL in front of Redis, for what every page hydrates
-    (the same recent tweets and authors, read by many readers within seconds). A change reaches
-    this process at most `ttl_s` late; absent rows are never remembered."""
+    """A small in-process cache in front of Redis, for what every page hydrates (the same recent
+    tweets and authors, read by many readers within seconds). Entries live `ttl_s` at most; with
+    Redis's announcements (`forget`, `forget_all`) a change reaches this process at once and the
+    TTL only bounds what a silently broken announcement connection could leave behind. Absent
+    rows are never remembered.
+
+    A fetch is bracketed by `fetching` and `fetched`: an announcement can overtake the reply it
+    concerns (it comes on another connection), so a key announced while a fetch of it was in
+    flight is not kept from that fetch, nor is anything fetched across a `forget_all`."""
 
     def __init__(self, ttl_s: float, max_entries: int) -> None:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._in_flight: dict[K, int] = {}  # keys being fetched: by how many fetches
+        self._changed: set[K] = set()  # of those, announced since one of those fetches began
+        self._epoch = 0  # bumped by forget_all
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     def get_many(self, keys: Iterable[K], now: float) -> tuple[dict[K, V], list[K]]:
         found: dict[K, V] = {}
@@ -348,7 +365,36 @@ class LocalCache(Generic[K, V]):
                 missing.append(k)
         return found, missing
 
-    def put_many(self, items: dict[K, V], now: float) -> None:
+    def fetching(self, keys: Iterable[K]) -> int:
+        """Before fetching `keys`; pass what this returns to `fetched`."""
+        for k in keys:
+            self._in_flight[k] = self._in_flight.get(k, 0) + 1
+        return self._epoch
+
+    def fetched(self, keys: Iterable[K], items: Mapping[K, V], epoch: int, now: float) -> None:
+        """After the fetch of `keys` begun at `epoch` (failed or not) that found `items`: keeps
+        those no announcement overtook."""
+        if epoch == self._epoch:
+            changed = self._changed
+            self._put_many({k: v for k, v in items.items() if k not in changed}, now)
+        for k in keys:
+            n = self._in_flight[k] - 1
+            if n:
+                self._in_flight[k] = n
+            else:
+                del self._in_flight[k]
+                self._changed.discard(k)
+
+    def forget(self, key: K) -> None:
+        self._entries.pop(key, None)
+        if key in self._in_flight:
+            self._changed.add(key)
+
+    def forget_all(self) -> None:
+        self._entries.clear()
+        self._epoch += 1
+
+    def _put_many(self, items: Mapping[K, V], now: float) -> None:
         expires = now + self.ttl_s
         for k, v in items.items():
             self._entries[k] = (expires, v)
@@ -357,20 +403,41 @@ class LocalCache(Generic[K, V]):
             self._entries.popitem(last=False)
 
 
-# Deleting a tweet or changing a profile shows in every API process within this time.
+# Without announcements (a connection that does not track), a delete or profile change shows in
+# every API process within this time of reaching Redis.
 LOCAL_TTL_S = 2.0
+# With them, at once; this only bounds an announcement connection that died silently.
+TRACKED_LOCAL_TTL_S = 30.0
 LOCAL_MAX_ENTRIES = 50_000
 
 
 class CachedReads:
-    """The three lookups every read path makes, through the caches; Cassandra on a miss."""
+    """The three lookups every read path makes, through the caches; Cassandra on a miss. The
+    process-local caches in front hear Redis's announcements when the lookups' connection tracks
+    (adapters/redis_mux.py)."""
 
-    def __init__(self, cass: CassandraStore, hot: HotCache, local_ttl_s: float = LOCAL_TTL_S) -> None:
+    def __init__(self, cass: CassandraStore, hot: HotCache, local_ttl_s: float | None = None) -> None:
         self.cass = cass
         self.hot = hot
+        if local_ttl_s is None:
+            local_ttl_s = TRACKED_LOCAL_TTL_S if hot.reads.tracking else LOCAL_TTL_S
         self._tweets: LocalCache[int, Tweet] = LocalCache(local_ttl_s, LOCAL_MAX_ENTRIES)
         self._users: LocalCache[int, User] = LocalCache(local_ttl_s, LOCAL_MAX_ENTRIES)
         self._counts: LocalCache[int, Counts] = LocalCache(local_ttl_s, LOCAL_MAX_ENTRIES)
+        self._by_prefix: dict[str, LocalCache[int, Any]] = {
+            TWEET_PREFIX: self._tweets, USER_PREFIX: self._users, COUNTS_PREFIX: self._counts}
+        hot.reads.on_invalidate(self._announced)
+
+    def _announced(self, keys: list[str] | None) -> None:
+        if keys is None:
+            for every in self._by_prefix.values():
+                every.forget_all()
+            return
+        for key in keys:
+            prefix, _, ident = key.partition(":")
+            cache = self._by_prefix.get(prefix)
+            if cache is not None and ident.isdigit():
+                cache.forget(int(ident))
 
     async def get_tweets(self, ids: Iterable[int]) -> dict[int, Tweet]:
         return await _through_local(self._tweets, ids, lambda m: self.hot.tweets(m, self.cass.get_tweets))
@@ -391,7 +458,11 @@ async def _through_local(local: LocalCache[int, V], ids: Iterable[int],
     now = time.monotonic()
     found, missing = local.get_many(ids, now)
     if missing:
-        loaded = await load(missing)
-        local.put_many(loaded, now)
+        loaded: dict[int, V] = {}
+        epoch = local.fetching(missing)
+        try:
+            loaded = await load(missing)
+        finally:
+            local.fetched(missing, loaded, epoch, now)
         found.update(loaded)
     return found

@@ -89,7 +89,7 @@ async def _clients(app: web.Application) -> AsyncIterator[None]:
     tun, policy = topology.tunables, topology.api
     app[CASSANDRA] = await CassandraStore.open(settings)
     # Every request's lookups share one multiplexed connection; writes and rebuilds use the pool.
-    lookups = Multiplexed(settings.redis_url)
+    lookups = Multiplexed(settings.redis_url, tracking=True)
     app[TIMELINES] = TimelineCache.from_url(settings.redis_url, tun.timeline_cap, lookups)
     app[VIEWS] = CachedReads(app[CASSANDRA], HotCache(app[TIMELINES].redis, lookups))
     app[HOME] = HomeTimelines(app[CASSANDRA], app[TIMELINES], GraphCache(app[TIMELINES].redis),

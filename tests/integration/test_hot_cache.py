@@ -8,7 +8,10 @@ arrives.
 import asyncio
 import secrets
 
-from adapters.hot_cache import HotCache, TOMBSTONE, encode_viewer, tweet_key, user_key, viewer_key
+from adapters.hot_cache import (TOMBSTONE, TRACKED_LOCAL_TTL_S, CachedReads, HotCache, encode_viewer, tweet_key,
+                                user_key, viewer_key)
+from adapters.redis_mux import Multiplexed
+from pipeline.counts import Counts
 from pipeline.model import Tweet, User
 from pipeline.visibility import Viewer
 
@@ -142,3 +145,51 @@ async def test_a_process_reuses_a_decoded_viewer_only_while_redis_holds_the_same
     assert got == first and await hot.viewer(uid, must_not_load) is got, "decoded once"
     await redis_client.set(viewer_key(uid), encode_viewer(second))  # what a refill after a change does
     assert await hot.viewer(uid, must_not_load) == second
+
+
+async def test_an_api_process_keeps_its_copies_until_redis_announces_a_change(stack, redis_client, cass):
+    """With a tracking connection, the process-local copies are read from Redis once and dropped
+    as soon as an agent's write changes the key: a delete, a profile change, new counts. The local
+    TTL (30 s) is far longer than the bounded waits below, so only the announcements explain them."""
+    mux = Multiplexed(stack.redis_url, tracking=True)
+    hot = HotCache(redis_client, mux)
+    views = CachedReads(cass, hot)
+    assert views._tweets.ttl_s == TRACKED_LOCAL_TTL_S > 10
+    tweet, user = _tweet(_id(), author=_id()), User(_id(), "before", "B", "", False, None, 1)
+    reads: list[tuple] = []
+    tracked = mux.call_tracked
+
+    async def counted(*args):
+        reads.append(args)
+        return await tracked(*args)
+
+    mux.call_tracked = counted  # type: ignore[method-assign]
+
+    async def until(probe, done, what: str) -> None:
+        async with asyncio.timeout(10):
+            while not done(await probe()):
+                await asyncio.sleep(0.02)
+
+    try:
+        await hot.put_tweets([tweet])
+        await hot.put_users([user])
+        await hot.put_counts({tweet.tweet_id: Counts(values={"likes": 1}, offset=5)})
+        assert await views.get_tweets([tweet.tweet_id]) == {tweet.tweet_id: tweet}
+        assert (await views.get_users([user.user_id]))[user.user_id].handle == "before"
+        assert (await views.get_counts([tweet.tweet_id]))[tweet.tweet_id].get("likes") == 1
+        n = len(reads)
+        assert await views.get_tweets([tweet.tweet_id]) == {tweet.tweet_id: tweet}
+        await views.get_users([user.user_id])
+        await views.get_counts([tweet.tweet_id])
+        assert len(reads) == n, "served from the process, not Redis"
+
+        await hot.put_counts({tweet.tweet_id: Counts(values={"likes": 2}, offset=6)})
+        await until(lambda: views.get_counts([tweet.tweet_id]), lambda c: c[tweet.tweet_id].get("likes") == 2,
+                    "new counts")
+        await hot.put_users([User(user.user_id, "after", "A", "", False, None, 1)])
+        await until(lambda: views.get_users([user.user_id]), lambda u: u[user.user_id].handle == "after",
+                    "the profile change")
+        await hot.tombstone_tweets([tweet.tweet_id])
+        await until(lambda: views.get_tweets([tweet.tweet_id]), lambda t: t == {}, "the delete")
+    finally:
+        await mux.aclose()

@@ -1,11 +1,13 @@
 """The API's multiplexed Redis connection (adapters/redis_mux.py) on the real Redis: every caller
 gets its own reply, whatever the interleaving; errors, lost connections and stalls fail only the
-commands they concern, and the next command works again."""
+commands they concern, and the next command works again; with tracking, Redis announces changes
+to what was read tracked (and only that), and a lost session or a flush says "forget everything"."""
 
 import asyncio
 import secrets
 
 import pytest
+import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -154,5 +156,108 @@ async def test_pooled_and_multiplexed_answer_alike(stack, redis_client):
                 assert (pooled, multiplexed) == (1, 2)
             else:
                 assert pooled == multiplexed
+    finally:
+        await mux.aclose()
+
+
+# -- tracking: Redis announces changes to the keys read by call_tracked / script_tracked --------
+
+class _Heard:
+    """What a tracking connection's listener was told, with a bounded wait for it."""
+
+    def __init__(self, mux: Multiplexed) -> None:
+        self.messages: list[list[str] | None] = []
+        self._changed = asyncio.Event()
+        mux.on_invalidate(self._hear)
+
+    def _hear(self, keys: list[str] | None) -> None:
+        self.messages.append(keys)
+        self._changed.set()
+
+    @property
+    def keys(self) -> list[str]:
+        return [k for m in self.messages if m is not None for k in m]
+
+    async def until(self, done, what: str, timeout_s: float = 10.0) -> None:
+        async with asyncio.timeout(timeout_s):
+            while not done():
+                self._changed.clear()
+                await self._changed.wait()
+        assert done(), what
+
+
+async def test_a_change_to_a_key_read_tracked_is_announced_and_untracked_reads_are_not(stack, redis_client):
+    p = _prefix()
+    await redis_client.mset({f"{p}plain": "1", f"{p}tracked": "1"})
+    mux = Multiplexed(stack.redis_url, tracking=True)
+    heard = _Heard(mux)
+    try:
+        assert await mux.call("GET", f"{p}plain") == "1"  # not opted in
+        assert await mux.call_tracked("MGET", f"{p}tracked", f"{p}absent") == ["1", None]
+        # Announcements come in the order of the changes: once the last one is heard, an
+        # announcement of the untracked key would have come before it.
+        await redis_client.set(f"{p}plain", "2")
+        await redis_client.set(f"{p}absent", "now here")  # a key read while missing is tracked too
+        await redis_client.set(f"{p}tracked", "2")
+        await heard.until(lambda: f"{p}tracked" in heard.keys, "the tracked key announced")
+        assert f"{p}absent" in heard.keys
+        assert f"{p}plain" not in heard.keys
+        # Announced once: a second change is not, until the key is read tracked again.
+        await redis_client.set(f"{p}tracked", "3")
+        assert await mux.call_tracked("GET", f"{p}tracked") == "3"
+        await redis_client.set(f"{p}tracked", "4")
+        await heard.until(lambda: heard.keys.count(f"{p}tracked") == 2, "announced again after a new read")
+    finally:
+        await mux.aclose()
+
+
+async def test_keys_a_tracked_script_reads_are_announced(stack, redis_client):
+    p = _prefix()
+    await redis_client.hset(f"{p}h", mapping={"likes": 1})
+    script = redis_client.register_script("return redis.call('HGET', KEYS[1], 'likes')")
+    mux = Multiplexed(stack.redis_url, tracking=True)
+    heard = _Heard(mux)
+    try:
+        assert await mux.script_tracked(script, [f"{p}h"], []) == "1"
+        await redis_client.hincrby(f"{p}h", "likes", 1)
+        await heard.until(lambda: f"{p}h" in heard.keys, "the script's key announced")
+    finally:
+        await mux.aclose()
+
+
+async def test_a_flush_tells_the_listeners_to_forget_everything(stack):
+    """A flush (FLUSHALL, or FLUSHDB as here, on a database no other test uses) is announced as
+    nil: every key may be gone."""
+    url = stack.redis_url.rsplit("/", 1)[0] + "/9"
+    mux = Multiplexed(url, tracking=True)
+    heard = _Heard(mux)
+    other = aioredis.from_url(url)
+    try:
+        await mux.call_tracked("GET", "k")
+        await other.flushdb()
+        await heard.until(lambda: None in heard.messages, "a forget-everything")
+    finally:
+        await mux.aclose()
+        await other.aclose()
+
+
+@pytest.mark.parametrize("victim", ["announcements", "commands"])
+async def test_losing_either_connection_forgets_everything_and_tracking_starts_again(stack, redis_client, victim):
+    p = _prefix()
+    mux = Multiplexed(stack.redis_url, tracking=True)
+    heard = _Heard(mux)
+    try:
+        await mux.call_tracked("GET", f"{p}k")
+        commands_id = await mux.call("CLIENT", "ID")
+        tracking = await mux.call("CLIENT", "TRACKINGINFO")
+        redirect = tracking[tracking.index("redirect") + 1]
+        assert redirect != commands_id
+        await redis_client.execute_command("CLIENT", "KILL", "ID", redirect if victim == "announcements" else commands_id)
+        await heard.until(lambda: None in heard.messages, "a forget-everything on the lost session")
+        # The next command opens a new session, which tracks again.
+        assert await mux.call_tracked("GET", f"{p}k") is None
+        assert await mux.call("CLIENT", "ID") != commands_id
+        await redis_client.set(f"{p}k", "v")
+        await heard.until(lambda: f"{p}k" in heard.keys, "the new session's announcement")
     finally:
         await mux.aclose()

@@ -1,4 +1,5 @@
-"""The API's in-process cache in front of Redis: entries live ttl_s, and the size is bounded."""
+"""The API's in-process cache in front of Redis: entries live ttl_s, the size is bounded, and an
+announced change is never undone by a fetch it overtook."""
 
 from collections import OrderedDict
 
@@ -9,9 +10,13 @@ from adapters.hot_cache import DecodedViewers, LocalCache
 from pipeline.visibility import Viewer
 
 
+def _put(cache: LocalCache, items: dict, now: float) -> None:
+    cache.fetched(list(items), items, cache.fetching(list(items)), now)
+
+
 def test_entries_expire_after_the_ttl():
     cache: LocalCache[int, str] = LocalCache(ttl_s=2.0, max_entries=10)
-    cache.put_many({1: "a"}, now=100.0)
+    _put(cache, {1: "a"}, now=100.0)
     assert cache.get_many([1, 2], now=101.9) == ({1: "a"}, [2])
     assert cache.get_many([1], now=102.0) == ({}, [1])
 
@@ -20,11 +25,59 @@ def test_entries_expire_after_the_ttl():
 def test_size_is_bounded_and_recent_entries_stay(keys, bound):
     cache: LocalCache[int, int] = LocalCache(ttl_s=60.0, max_entries=bound)
     for i, k in enumerate(keys):
-        cache.put_many({k: i}, now=0.0)
+        _put(cache, {k: i}, now=0.0)
     found, _ = cache.get_many(range(51), now=1.0)
     assert len(found) <= bound
     if keys:
         assert found.get(keys[-1]) == len(keys) - 1, "the newest write is kept with its value"
+
+
+def test_a_key_announced_during_its_fetch_is_not_kept_from_that_fetch():
+    cache: LocalCache[int, str] = LocalCache(ttl_s=60.0, max_entries=10)
+    epoch = cache.fetching([1, 2])
+    cache.forget(1)  # the announcement overtook the reply: "old" may predate the change
+    cache.fetched([1, 2], {1: "old", 2: "b"}, epoch, now=0.0)
+    assert cache.get_many([1, 2], now=1.0) == ({2: "b"}, [1])
+    _put(cache, {1: "new"}, now=1.0)  # a fetch begun after it is kept
+    assert cache.get_many([1], now=2.0) == ({1: "new"}, [])
+
+
+def test_nothing_fetched_across_forget_all_is_kept():
+    cache: LocalCache[int, str] = LocalCache(ttl_s=60.0, max_entries=10)
+    _put(cache, {1: "a"}, now=0.0)
+    epoch = cache.fetching([2])
+    cache.forget_all()
+    cache.fetched([2], {2: "b"}, epoch, now=0.0)
+    assert cache.get_many([1, 2], now=1.0) == ({}, [1, 2])
+
+
+# Operations on keys 0-3: begin a fetch, end the oldest open one (it read the value current when it
+# began), announce a change (the value moves on), forget everything.
+_OPS = st.lists(st.tuples(st.sampled_from(["begin", "end", "change", "forget_all"]), st.integers(0, 3)),
+                max_size=60)
+
+
+@given(_OPS)
+def test_an_entry_is_never_older_than_the_last_announcement(ops):
+    """Model: a key's value is a version counter bumped by each announced change; a fetch returns
+    the version current when it began (the worst case: its reply raced every later change).
+    Whatever the interleaving, what the cache answers is the current version."""
+    cache: LocalCache[int, int] = LocalCache(ttl_s=60.0, max_entries=10)
+    version = [0, 0, 0, 0]
+    open_fetches: list[tuple[int, int, int]] = []  # (key, version read, epoch)
+    for op, k in ops:
+        if op == "begin":
+            open_fetches.append((k, version[k], cache.fetching([k])))
+        elif op == "end" and open_fetches:
+            key, seen, epoch = open_fetches.pop(0)
+            cache.fetched([key], {key: seen}, epoch, now=0.0)
+        elif op == "change":
+            version[k] += 1
+            cache.forget(k)
+        elif op == "forget_all":
+            cache.forget_all()
+        found, _ = cache.get_many(range(4), now=1.0)
+        assert all(found[key] == version[key] for key in found), (found, version)
 
 
 # -- decoded viewers (adapters/hot_cache.DecodedViewers) ----------------------------------------
