@@ -90,17 +90,7 @@ class EventProducer:
                    headers: list[tuple[str, bytes]] | None = None, timeout_s: float | None = None,
                    partition: int | None = None) -> tuple[int, int]:
         """(partition, offset) once acknowledged; KafkaException, BufferError or TimeoutError if not."""
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[tuple[int, int]] = loop.create_future()
-
-        def delivered(err: KafkaError | None, msg: Message) -> None:  # runs inside poll(), on the loop
-            if err is not None:
-                _fail(fut, KafkaException(err))
-            else:
-                _succeed(fut, (msg.partition(), msg.offset()))
-
-        self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=delivered,
-                               partition=UNASSIGNED if partition is None else partition)
+        fut = self._produce(topic, key, value, headers, partition)
         self._producer.poll(0)  # serves deliveries of earlier sends: free under load
         self._inflight += 1
         self._start_pump()
@@ -110,6 +100,34 @@ class EventProducer:
             return await asyncio.wait_for(fut, timeout_s)
         finally:
             self._inflight -= 1
+
+    async def send_all(self, records: Iterable[tuple[str, bytes | None, bytes | None, int | None]]) -> list[tuple[int, int]]:
+        """Produce (topic, key, value, partition or None) records in this order, so one key's
+        records keep it, and return their (partition, offset) once the broker acknowledged all."""
+        futures = [self._produce(topic, key, value, None, partition) for topic, key, value, partition in records]
+        if not futures:
+            return []
+        self._producer.poll(0)
+        self._inflight += 1
+        self._start_pump()
+        try:
+            return list(await asyncio.gather(*futures))
+        finally:
+            self._inflight -= 1
+
+    def _produce(self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]] | None,
+                 partition: int | None) -> asyncio.Future[tuple[int, int]]:
+        fut: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
+
+        def delivered(err: KafkaError | None, msg: Message) -> None:  # runs inside poll(), on the loop
+            if err is not None:
+                _fail(fut, KafkaException(err))
+            else:
+                _succeed(fut, (msg.partition(), msg.offset()))
+
+        self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=delivered,
+                               partition=UNASSIGNED if partition is None else partition)
+        return fut
 
     def _start_pump(self) -> None:
         if self._pump is None or self._pump.done():

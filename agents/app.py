@@ -48,9 +48,8 @@ def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, Runtim
     rt = Runtime(settings=settings, topology=topology, contracts=Contracts(),
                  deadletter=raw_topic("deadletter"), retry_topic=raw_topic("retry"),
                  # Derived events: re-keyed into ingest and trending topics, verdicts and what
-                 # moderation lets through.
-                 derived_topics={name: raw_topic(name) for name in ("ingest.engagements", "trending.hashtags",
-                                                                    "verdicts", "tweets.moderated")})
+                 # moderation lets through (produced by Runtime.emit_all).
+                 derived_topics=frozenset({"ingest.engagements", "trending.hashtags", "verdicts", "tweets.moderated"}))
     for name, spec in topology.agents.items():
         if name == "retry":
             _register_retry(app, rt, raw_topic(spec.consumes))

@@ -24,6 +24,7 @@ import redis.exceptions
 from adapters.cassandra_store import CassandraStore
 from adapters.graph_cache import GraphCache
 from adapters.hot_cache import HotCache
+from adapters.kafka import EventProducer
 from adapters.redis_store import TimelineCache
 from pipeline import references
 from pipeline.errors import InvalidEvent
@@ -63,13 +64,14 @@ class Runtime:
     contracts: Contracts
     deadletter: faust.TopicT
     retry_topic: faust.TopicT
-    derived_topics: dict[str, faust.TopicT] = field(default_factory=dict)  # topology name -> raw topic
+    derived_topics: frozenset[str] = frozenset()  # topology names of the topics agents emit to
     known_users: OrderedDict[int, None] = field(default_factory=OrderedDict)
     _cassandra: CassandraStore | None = None
     _timelines: TimelineCache | None = None
     _graph: GraphCache | None = None
     _hot: HotCache | None = None
     _follower_lists: FollowerLists | None = None
+    _producer: EventProducer | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def stores(self) -> tuple[CassandraStore, TimelineCache]:
@@ -107,6 +109,8 @@ class Runtime:
         return self._hot
 
     async def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close()  # every emit awaited its acks: nothing is left to flush
         if self._timelines is not None:
             await self._timelines.close()
         if self._cassandra is not None:
@@ -130,14 +134,24 @@ class Runtime:
 
     async def emit_all(self, *groups: tuple[Sequence[Event], str | None]) -> None:
         """emit() for several (events, to) groups, all sent before any ack is awaited: one wait for
-        the broker per batch instead of one per group."""
-        futures = []
+        the broker per batch instead of one per group.
+
+        Through librdkafka (adapters/kafka.EventProducer), not faust's producer: aiokafka keeps one
+        produce request in flight per broker and does its batching in Python on this loop; in a
+        moderation batch at 250 tweets/s on the mean-30 graph, waiting for the acks of its ~300
+        records took p50 207-278 ms of the batch's 550-700 ms. Each derived topic has this one
+        producer, so one key's records keep their order."""
+        records = []
         for events, to in groups:
             for e in events:
-                topic = self.derived_topics[to or self.topology.topic_for_event(e.type).name]
-                futures.append(await topic.send(key=partition_key(e), value=encode(e), partition=explicit_partition(e)))
-        for fut in futures:
-            await fut
+                name = to or self.topology.topic_for_event(e.type).name
+                if name not in self.derived_topics:
+                    raise KeyError(f"{name} is not a derived topic")
+                records.append((self.settings.topic(name), partition_key(e), encode(e), explicit_partition(e)))
+        if records:
+            if self._producer is None:
+                self._producer = EventProducer(self.settings, self.topology)
+            await self._producer.send_all(records)
 
     async def send_retry(self, ev: faust.EventT, attempt: int, delay_s: float) -> None:
         """Re-queue a record whose references are unknown yet; the retry agent re-delivers it."""
