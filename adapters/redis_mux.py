@@ -14,7 +14,8 @@ then announces each change of such a key (a write by anyone, expiry, eviction) o
 connection subscribed to `__redis__:invalidate` (RESP2's REDIRECT form), and the listeners given
 to `on_invalidate` hear the keys. They hear None when everything must be forgotten: FLUSHALL, or
 either connection lost (announcements may have been missed; the next command connects and tracks
-anew).
+anew). The announcements' connection is otherwise silent, so a PING goes down it every
+`heartbeat_s`: a connection that died without closing fails the stall check below like any other.
 
 Failure model: a lost connection fails every command waiting on it with ConnectionError (the API
 answers 503); the next command connects again. A connection that has commands waiting and has
@@ -100,6 +101,7 @@ def _pack(*parts: Any) -> bytes:
 
 
 _CACHING_YES = _pack("CLIENT", "CACHING", "YES")
+_PING = _pack("PING")
 _INVALIDATE_CHANNEL = "__redis__:invalidate"
 
 
@@ -220,10 +222,12 @@ class Multiplexed:
     """One connection per process (per event loop), shared by every request, and with `tracking`
     a second one for Redis's announcements; see the module doc."""
 
-    def __init__(self, url: str, timeout_s: float = 5.0, tracking: bool = False) -> None:
+    def __init__(self, url: str, timeout_s: float = 5.0, tracking: bool = False, heartbeat_s: float = 1.0) -> None:
         self.params = parse_url(url)
         self.timeout_s = timeout_s
         self.tracking = tracking
+        self.heartbeat_s = heartbeat_s
+        self._heartbeat: asyncio.Task[None] | None = None
         self._conn: _Connection | None = None
         self._announcements: _Connection | None = None
         self._connecting: asyncio.Task[_Connection] | None = None
@@ -329,9 +333,25 @@ class Multiplexed:
                 raise RedisConnectionError(f"cannot connect to Redis at {host}:{port}: {exc}") from exc
             raise
         self._conn, self._announcements = conn, announcements
+        if announcements is not None:
+            self._heartbeat = loop.create_task(self._beat(announcements))
         return conn
 
+    async def _beat(self, announcements: _Connection) -> None:
+        """PING the announcements' connection until it is lost (the stall check fails a silent one)."""
+        while announcements.lost is None:
+            await asyncio.sleep(self.heartbeat_s)
+            if announcements.lost is not None:
+                return
+            try:
+                await announcements.send(_PING)
+            except (RedisConnectionError, RedisTimeoutError):
+                return
+
     async def aclose(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            self._heartbeat = None
         for conn in (self._conn, self._announcements):
             if conn is not None and conn.transport is not None:
                 conn.on_lost = None

@@ -150,7 +150,7 @@ async def test_a_process_reuses_a_decoded_viewer_only_while_redis_holds_the_same
 async def test_an_api_process_keeps_its_copies_until_redis_announces_a_change(stack, redis_client, cass):
     """With a tracking connection, the process-local copies are read from Redis once and dropped
     as soon as an agent's write changes the key: a delete, a profile change, new counts. The local
-    TTL (30 s) is far longer than the bounded waits below, so only the announcements explain them."""
+    TTL (10 min) is far longer than the bounded waits below, so only the announcements explain them."""
     mux = Multiplexed(stack.redis_url, tracking=True)
     hot = HotCache(redis_client, mux)
     views = CachedReads(cass, hot)

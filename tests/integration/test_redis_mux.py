@@ -261,3 +261,18 @@ async def test_losing_either_connection_forgets_everything_and_tracking_starts_a
         await heard.until(lambda: f"{p}k" in heard.keys, "the new session's announcement")
     finally:
         await mux.aclose()
+
+
+async def test_a_silent_announcements_connection_is_found_by_its_heartbeat(stack, redis_client):
+    """Redis stops answering (CLIENT PAUSE: every client, for 2 s) while nothing else is sent: only
+    the heartbeat's PING on the announcements' connection can notice, and its stall means
+    announcements may be lost, so the listeners forget everything."""
+    mux = Multiplexed(stack.redis_url, tracking=True, timeout_s=0.3, heartbeat_s=0.1)
+    heard = _Heard(mux)
+    try:
+        await mux.call_tracked("GET", f"{_prefix()}k")
+        await redis_client.execute_command("CLIENT", "PAUSE", 2000, "ALL")
+        await heard.until(lambda: None in heard.messages, "a forget-everything from the heartbeat", timeout_s=1.5)
+    finally:
+        await redis_client.execute_command("CLIENT", "UNPAUSE")
+        await mux.aclose()
