@@ -103,8 +103,17 @@ class EventProducer:
 
     async def send_all(self, records: Iterable[tuple[str, bytes | None, bytes | None, int | None]]) -> list[tuple[int, int]]:
         """Produce (topic, key, value, partition or None) records in this order, so one key's
-        records keep it, and return their (partition, offset) once the broker acknowledged all."""
-        futures = [self._produce(topic, key, value, None, partition) for topic, key, value, partition in records]
+        records keep it, and return their (partition, offset) once the broker acknowledged all.
+        A batch larger than librdkafka's local queue waits for room instead of failing halfway."""
+        futures = []
+        for topic, key, value, partition in records:
+            while True:
+                try:
+                    futures.append(self._produce(topic, key, value, None, partition))
+                    break
+                except BufferError:  # librdkafka's local queue is full: wait for deliveries to drain it
+                    self._producer.poll(0)
+                    await asyncio.sleep(self.POLL_INTERVAL_S)
         if not futures:
             return []
         self._producer.poll(0)

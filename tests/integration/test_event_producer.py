@@ -28,3 +28,17 @@ async def test_send_all_keeps_the_order_and_reports_where_each_record_landed(sta
             if m.key() in (key, explicit[1])}
     assert [read[(key, keyed[0][0], o)] for o in offsets] == [f"v{i}".encode() for i in range(300)]
     assert read[(explicit[1], 2, placed[1])] == b"placed"
+
+
+async def test_a_batch_larger_than_the_local_queue_waits_for_room_and_keeps_its_order(stack):
+    producer = EventProducer(stack, load_topology(stack.topology_path), **{"queue.buffering.max.messages": 10})
+    topic = stack.topic("verdicts")
+    key = f"full-{secrets.token_hex(4)}".encode()
+    try:
+        acks = await producer.send_all([(topic, key, f"v{i}".encode(), None) for i in range(100)])
+    finally:
+        producer.close()
+    offsets = [offset for _, offset in acks]
+    assert len(acks) == 100 and offsets == sorted(offsets) and len(set(offsets)) == 100
+    read = [m.value() for m in read_to_end(stack.kafka_bootstrap, topic) if m.key() == key]
+    assert read == [f"v{i}".encode() for i in range(100)]
