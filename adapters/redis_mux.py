@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, cast
 
 import hiredis
@@ -237,31 +237,33 @@ class Multiplexed:
         self._listeners.append(listener)
 
     async def call(self, *args: Any) -> Any:
-        conn = self._conn
-        if conn is None or not conn.alive:
-            conn = await self._connected()
-        return await conn.send(hiredis.pack_command(args))
+        return await (await self._live()).send(hiredis.pack_command(args))
 
     async def call_tracked(self, *args: Any) -> Any:
         if not self.tracking:
             return await self.call(*args)
-        conn = self._conn
-        if conn is None or not conn.alive:
-            conn = await self._connected()
-        return await conn.send_tracked(hiredis.pack_command(args))
+        return await (await self._live()).send_tracked(hiredis.pack_command(args))
 
     async def script(self, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
-        try:
-            return await self.call("EVALSHA", script.sha, len(keys), *keys, *args)
-        except NoScriptError:  # Redis restarted or flushed its scripts: EVAL caches it again
-            return await self.call("EVAL", script.script, len(keys), *keys, *args)
+        return await self._script(self.call, script, keys, args)
 
     async def script_tracked(self, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         """A script whose reads are tracked like a command's (Redis tracks them for the caller)."""
+        return await self._script(self.call_tracked, script, keys, args)
+
+    @staticmethod
+    async def _script(call: Callable[..., Awaitable[Any]], script: AsyncScript, keys: Sequence[Any],
+                      args: Sequence[Any]) -> Any:
         try:
-            return await self.call_tracked("EVALSHA", script.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            return await self.call_tracked("EVAL", script.script, len(keys), *keys, *args)
+            return await call("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:  # Redis restarted or flushed its scripts: EVAL caches it again
+            return await call("EVAL", script.script, len(keys), *keys, *args)
+
+    async def _live(self) -> _Connection:
+        conn = self._conn
+        if conn is None or not conn.alive:
+            conn = await self._connected()
+        return conn
 
     def _announced(self, keys: Any) -> None:
         """A message on __redis__:invalidate: its keys, or nil after FLUSHALL / FLUSHDB."""
