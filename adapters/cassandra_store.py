@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -148,26 +148,31 @@ class CassandraStore:
         """(follower, followee, following?, event ms): follow upserts, unfollow deletes, by event time."""
         await self.apply_edges("follow", edges)
 
-    async def apply_edges(self, kind: str, edges: Iterable[tuple[int, int, bool, int]]) -> None:
-        """(source, target, present?, event ms) for kind follow|block|mute, both directions at once.
+    async def apply_edges(self, kind: str, edges: Iterable[tuple[int, int, bool, int]],
+                          tables: Collection[str] | None = None) -> None:
+        """(source, target, present?, event ms) for kind follow|block|mute, both directions at once
+        (or only `tables`: a bulk load orders its rows for one table at a time, so that each
+        partition's rows go in few batches).
 
         follow: followers_by_user + following_by_user; block: blocks_by_user + blocked_by_user;
         mute: mutes_by_user only (a mute is private to the muter).
         """
+        directions = [d for d in _EDGE_TABLES[kind] if tables is None or d[0] in tables]
         inserts: dict[str, list[tuple[Any, ...]]] = {}
         deletes: dict[str, list[tuple[Any, ...]]] = {}
         for source, target, present, ms in edges:
             ts = write_ts_us(ms)
-            for table, key, other in _EDGE_TABLES[kind]:
+            for table, key, _other in directions:
                 k, o = (source, target) if key == "source" else (target, source)
                 if present:
                     inserts.setdefault(table, []).append((k, o, _dt(ms), ts))
                 else:
                     deletes.setdefault(table, []).append((ts, k, o))
-        for table, rows in inserts.items():
-            await cql.execute_by_partition(self.session, self._stmts[f"insert_{table}"], rows)
-        for table, rows in deletes.items():
-            await cql.execute_many(self.session, self._stmts[f"delete_{table}"], rows)
+        # Every row carries its event's timestamp, so the tables (and an edge's insert and delete)
+        # may be written in any order: all at once.
+        await asyncio.gather(
+            *(cql.execute_by_partition(self.session, self._stmts[f"insert_{t}"], rows) for t, rows in inserts.items()),
+            *(cql.execute_many(self.session, self._stmts[f"delete_{t}"], rows) for t, rows in deletes.items()))
 
     # -- engagements -------------------------------------------------------------------------
     async def apply_likes(self, likes: Iterable[tuple[int, int, bool, int]]) -> None:

@@ -64,6 +64,8 @@ from stack import launcher, process
 from starling import local
 
 IDS = Snowflake(9)
+# Follow rows per Cassandra call while loading the graph.
+LOAD_CHUNK = 100_000
 
 
 def generate_graph(users: list[int], mean: float, middle: int, celebs: int, push_all_below: int,
@@ -93,10 +95,25 @@ async def load(settings: Any, users: list[int], graph: dict[int, list[int]], act
     now = int(time.time() * 1000)
     try:
         await cass.save_users([(User(u, f"u{u % 10**9}", "Bench", "", False, None, now), write_ts_us(now)) for u in users])
-        edges = [(f, author, True, now) for author, fs in graph.items() for f in fs]
-        for i in range(0, len(edges), 20_000):
-            await cass.apply_edges("follow", edges[i:i + 20_000])
-            progress(f"  edges {min(i + 20_000, len(edges)):,}/{len(edges):,}")
+        # One table at a time, its rows in partition order (followers by followee, then followees
+        # by follower), in chunks of whole partitions: each partition's rows go in full batches.
+        following: dict[int, list[int]] = {}
+        for author, fs in graph.items():
+            for f in fs:
+                following.setdefault(f, []).append(author)
+        n_edges = sum(map(len, graph.values()))
+        for table, lists, edge in (("followers_by_user", graph, lambda k, o: (o, k, True, now)),
+                                   ("following_by_user", following, lambda k, o: (k, o, True, now))):
+            chunk: list[tuple[int, int, bool, int]] = []
+            done = 0
+            for i, (key, others) in enumerate(lists.items(), 1):
+                chunk += [edge(key, o) for o in others]
+                if len(chunk) >= LOAD_CHUNK or i == len(lists):
+                    await cass.apply_edges("follow", chunk, tables=(table,))
+                    done += len(chunk)
+                    chunk = []
+                    progress(f"  {table}: {done:,}/{n_edges:,}")
+        del following
         counts = {a: FollowerCount(len(fs), 0, 0) for a, fs in graph.items()}
         await cass.save_follower_counts(counts)
         flags = {a: policy.is_pulled(len(fs)) for a, fs in graph.items()}
@@ -105,7 +122,7 @@ async def load(settings: Any, users: list[int], graph: dict[int, list[int]], act
         for reader in active:
             await cache.fill(reader, [])
             await graph_cache.touch_active(reader, time.time())
-        return len(edges)
+        return n_edges
     finally:
         await cache.close()
         await cass.close()

@@ -23,6 +23,21 @@ async def test_replayed_follow_and_unfollow_end_in_the_latest_state(cass):
     assert b in await cass.following(a)
 
 
+async def test_edges_written_one_table_at_a_time_end_like_both_at_once(cass):
+    """A bulk load writes each direction in its own pass (bench/fanout.py); a pass writes only
+    its table, and the two passes give what one call gives."""
+    a, b, c = _uid(), _uid(), _uid()
+    await cass.apply_edges("follow", [(a, b, True, T), (c, b, True, T)], tables=("followers_by_user",))
+    assert sorted([f async for p in cass.follower_pages(b, 100) for f in p]) == sorted([a, c])
+    assert await cass.following(a) == [] and await cass.following(c) == []
+    await cass.apply_edges("follow", [(a, b, True, T), (c, b, True, T)], tables=("following_by_user",))
+    assert await cass.following(a) == [b] and await cass.following(c) == [b]
+    # A mixed batch (an insert and a later delete of another edge), both tables at once.
+    await cass.apply_edges("follow", [(a, c, True, T), (c, b, False, T + 10)])
+    assert sorted(await cass.following(a)) == sorted([b, c]) and await cass.following(c) == []
+    assert [f async for p in cass.follower_pages(b, 100) for f in p] == [a]
+
+
 async def test_saving_a_tweet_twice_stores_it_once(cass):
     author = _uid()
     t = Tweet(tweet_id=Snowflake(3).next_id(T), author_id=author, text="once", reply_to=None,
