@@ -7,7 +7,9 @@
                         command as every change of the set, so that a reader holding the set
                         fetches it again only when it changed (redis_store._HOME_READ)
     active      ZSET    member = reader, score = epoch seconds of their last home-timeline read;
-                        readers gone for longer than the activity window are pruned (prune_active)
+                        readers gone for longer than the activity window are pruned (prune_active);
+                        plus the sentinel "-" at +inf once the set is known to hold every reader
+                        whose timeline is built (absent = incomplete: repair_active)
     flg:{user}  STRING  the generation of the user's follower list: a token never used before,
                         replaced after each follow change (pipeline/fanout.FollowerLists)
 """
@@ -96,6 +98,47 @@ return #gone
 # Members removed per script call when pruning.
 PRUNE_STEP = 1000
 
+# The last-read set's completeness. Only a home read builds a timeline, and the same command marks
+# the reader active (redis_store._HOME_READ), so the set holds every reader with a built timeline,
+# which is what lets the middle band skip the others, until the set itself is lost (evicted,
+# flushed) and a read starts it again: then it holds only the readers since, and a middle-band
+# tweet would miss the built timelines of the others. So the sentinel marks the set complete; a
+# set without it is repaired by a scan of the built timelines, each reader added as read now, and
+# the sentinel is written only if the set was not lost again meanwhile (the repair's own marker,
+# a member, is still there). Until then the middle band pushes to every built timeline.
+# KEYS[1] the set; ARGV[1] the repair's marker, ARGV[2] now (s). 0 if the set is complete already.
+_REPAIR_BEGIN = """
+if redis.call('ZSCORE', KEYS[1], '-') then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+return 1
+"""
+
+# KEYS[1] the set; ARGV[1] the marker, ARGV[2] now (s), then readers. Adds them (a later read's
+# score is kept) unless the marker is gone (the set was lost since the repair began): then 0.
+_REPAIR_ADD = """
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+local pairs = {}
+for i = 3, #ARGV do
+  pairs[#pairs + 1] = ARGV[2]
+  pairs[#pairs + 1] = ARGV[i]
+  if #pairs == 2000 or i == #ARGV then
+    redis.call('ZADD', KEYS[1], 'GT', unpack(pairs))
+    pairs = {}
+  end
+end
+return 1
+"""
+
+# KEYS[1] the set; ARGV[1] the marker. Completes the set if the marker survived the scan.
+_REPAIR_END = """
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('ZADD', KEYS[1], '+inf', '-')
+return 1
+"""
+
+# Timeline keys per SCAN step (and readers per _REPAIR_ADD call) when repairing the last-read set.
+REPAIR_SCAN_COUNT = 1000
+
 
 def fresh_token() -> str:
     """A value no generation key ever held: nanoseconds plus randomness (so a flushed and
@@ -110,6 +153,9 @@ class GraphCache:
         self._fanout_state = client.register_script(_FANOUT_STATE)
         self._prune_below = client.register_script(_PRUNE_BELOW)
         self._fill_celebs = client.register_script(_FILL_CELEBS)
+        self._repair_begin = client.register_script(_REPAIR_BEGIN)
+        self._repair_add = client.register_script(_REPAIR_ADD)
+        self._repair_end = client.register_script(_REPAIR_END)
 
     async def set_follower_counts(self, counts: dict[int, int]) -> None:
         if counts:
@@ -179,8 +225,27 @@ class GraphCache:
             if removed < step:
                 return total
 
-    async def last_reads(self, users: list[int]) -> list[float | None]:
-        if not users:
-            return []
-        scores = await self.redis.zmscore(ACTIVE, [str(u) for u in users])
-        return [float(s) if s is not None else None for s in scores]
+    async def last_reads(self, users: list[int]) -> tuple[bool, list[float | None]]:
+        """Whether the last-read set is complete (see _REPAIR_BEGIN), and each user's last read
+        (epoch seconds; None if not in the set), in one command."""
+        complete, *scores = await self.redis.zmscore(ACTIVE, [SENTINEL, *map(str, users)])
+        return complete is not None, [float(s) if s is not None else None for s in scores]
+
+    async def repair_active(self, now_s: float, scan_count: int = REPAIR_SCAN_COUNT) -> bool:
+        """Make the last-read set complete again (see _REPAIR_BEGIN): every reader whose timeline
+        is built is added as having read at `now_s`, then the sentinel. False if the set was
+        lost during the scan (the caller tries again later); True if it is complete."""
+        marker = f"?{fresh_token()}"
+        if not await self._repair_begin(keys=[ACTIVE], args=[marker, now_s]):
+            return True
+        readers: list[str] = []
+        async for key in self.redis.scan_iter(match="tl:*", count=scan_count):
+            if key[3:].isdigit():  # not a rebuild lock (tl:{user}:lock)
+                readers.append(key[3:])
+            if len(readers) >= scan_count:
+                if not await self._repair_add(keys=[ACTIVE], args=[marker, now_s, *readers]):
+                    return False
+                readers = []
+        if readers and not await self._repair_add(keys=[ACTIVE], args=[marker, now_s, *readers]):
+            return False
+        return bool(await self._repair_end(keys=[ACTIVE], args=[marker]))

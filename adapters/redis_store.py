@@ -228,15 +228,20 @@ class TimelineCache:
         if count:
             await pipe.execute()
 
-    async def fill(self, reader: int, tweet_ids: Iterable[int], key: str | None = None) -> None:
-        """Build (or merge into) a reader's timeline: the sentinel plus the given entries, capped.
-        With `key`, the same for another key of this shape (an author's recent entries)."""
+    async def fill(self, reader: int, tweet_ids: Iterable[int], key: str | None = None,
+                   ttl_s: int | None = None) -> None:
+        """Build (or merge into) a reader's timeline: the sentinel plus the given entries, capped,
+        living `ttl_s` from now if given (in the same transaction: a built timeline never outlives
+        its reader's activity by a crash in between, see graph_cache._REPAIR_BEGIN). With `key`,
+        the same for another key of this shape (an author's recent entries)."""
         mapping: dict[str, float] = {SENTINEL: 0}
         mapping.update({str(t): timestamp_ms(t) for t in tweet_ids})
         key = key or timeline_key(reader)
         pipe = self.redis.pipeline(transaction=True)
         pipe.zadd(key, mapping)
         pipe.zremrangebyrank(key, 1, -(self.cap + 1))  # keep rank 0 (sentinel) and the top cap
+        if ttl_s is not None:
+            pipe.expire(key, ttl_s)
         await pipe.execute()
 
     async def page(self, reader: int, limit: int, max_id: int | None = None,

@@ -41,12 +41,18 @@ async def deliver_all(rt: Runtime, items: Iterable[tuple[int, int]]) -> None:
     middle = [a for a in pushed if modes[a] is Mode.PUSH_ACTIVE]
     if middle:
         # Only readers within the activity window: one score lookup for all middle-band followers.
+        # While the last-read set is incomplete (lost, and not repaired yet) it could leave out a
+        # reader whose timeline is built: then every follower's built timeline gets the entry.
         everyone = sorted({f for a in middle for f in followers[a]})
-        seen = dict(zip(everyone, await rt.graph.last_reads(everyone)))
-        now = time.time()
-        for a in middle:
-            fs = followers[a]
-            followers[a] = active_readers(fs, [seen[f] for f in fs], now, policy.activity_window_s)
+        complete, scores = await rt.graph.last_reads(everyone)
+        if complete:
+            seen = dict(zip(everyone, scores))
+            now = time.time()
+            for a in middle:
+                fs = followers[a]
+                followers[a] = active_readers(fs, [seen[f] for f in fs], now, policy.activity_window_s)
+        else:
+            rt.repair_active_soon()
     deliveries = []
     for author, entry in pairs:
         keys = [timeline_key(author), recent_key(author)]

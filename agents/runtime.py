@@ -73,6 +73,7 @@ class Runtime:
     _follower_lists: FollowerLists | None = None
     _producer: EventProducer | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _active_repair: asyncio.Task[None] | None = None
 
     async def stores(self) -> tuple[CassandraStore, TimelineCache]:
         """Open the stores on first use (clients live in the worker's lifetime, never at import)."""
@@ -94,6 +95,22 @@ class Runtime:
     def graph(self) -> GraphCache:
         assert self._graph is not None, "call stores() first"
         return self._graph
+
+    def repair_active_soon(self) -> None:
+        """Repair the last-read set in the background (GraphCache.repair_active), unless this
+        worker is repairing it already; the middle band pushes to every built timeline meanwhile."""
+        if self._active_repair is None or self._active_repair.done():
+            self._active_repair = asyncio.get_running_loop().create_task(self._repair_active())
+
+    async def _repair_active(self) -> None:
+        started = time.monotonic()
+        try:
+            if await self.graph.repair_active(time.time()):
+                log.info("last-read set complete again (repaired in %.1f s)", time.monotonic() - started)
+            else:
+                log.warning("last-read set lost again while being repaired; the next middle-band tweet retries")
+        except Exception:  # noqa: BLE001 - the next middle-band tweet starts another repair
+            log.exception("repairing the last-read set failed")
 
     @property
     def follower_lists(self) -> FollowerLists:

@@ -61,7 +61,6 @@ class HomeTimelines:
         following = viewer.following
         if pushed is None:
             pushed = timeline.page(await self.rebuild(reader), limit, max_id, since_id)
-            await self.cache.redis.expire(timeline_key(reader), self.policy.activity_window_s)
         if read.celebs is not None:  # changed since this process last read it (or never read)
             self._celebrities = await self.graph.celebrities(self.cass.celebrities, read.celebs)
             # Kept under the version read with the members; a set this request rebuilt from
@@ -113,12 +112,14 @@ class HomeTimelines:
                 return waited
             return await self._merge(reader, self.per_author)  # the other rebuild is stuck: serve, don't write
         try:
+            # Built to live as long as the reader counts as active (the read marked them so).
+            ttl = self.policy.activity_window_s
             merged = await self._merge(reader, self.per_author)
-            await self.cache.fill(reader, merged)
+            await self.cache.fill(reader, merged, ttl_s=ttl)
             # Fan-out skipped this timeline while it did not exist: an entry saved after the first
             # read and pushed before the fill is found by this second, shallower read.
             again = await self._merge(reader, RACE_REREAD)
-            await self.cache.fill(reader, again)
+            await self.cache.fill(reader, again, ttl_s=ttl)
             return timeline.merge_newest([merged, again], self.cache.cap)
         finally:
             if await self.cache.redis.get(lock) == token:

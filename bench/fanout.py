@@ -120,8 +120,10 @@ async def load(settings: Any, users: list[int], graph: dict[int, list[int]], act
         await cass.set_celebrities({a: True for a, f in flags.items() if f})
         await graph_cache.set_follower_counts({a: len(fs) for a, fs in graph.items()})
         for reader in active:
-            await cache.fill(reader, [])
+            await cache.fill(reader, [], ttl_s=policy.activity_window_s)
             await graph_cache.touch_active(reader, time.time())
+        # The last-read set as a running system has it: complete (adapters/graph_cache.py).
+        await graph_cache.repair_active(time.time())
         return n_edges
     finally:
         await cache.close()

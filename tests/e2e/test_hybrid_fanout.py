@@ -2,8 +2,10 @@
 readers below 5, pull at 5 and above), exact follower counts, and block/mute filtering."""
 
 import secrets
+import time
 
-from adapters.redis_store import timeline_key
+from adapters.graph_cache import ACTIVE, GraphCache
+from adapters.redis_store import TimelineCache, timeline_key
 from api.auth import mint_token
 from tests.e2e.helpers import event, eventually, new_id, user
 
@@ -13,6 +15,12 @@ async def home(http, settings, uid, **params):
                         headers={"Authorization": f"Bearer {mint_token(settings, uid)}"}) as resp:
         assert resp.status == 200, await resp.text()
         return await resp.json()
+
+
+def running_window(settings):
+    from pipeline.topology import load_topology
+
+    return load_topology(settings.topology_path).tunables.fanout.activity_window_s
 
 
 async def register(producer, cass, n):
@@ -56,8 +64,12 @@ async def test_small_middle_and_celebrity_authors(running, producer, http, cass,
     await home(http, running, reader)                     # reader: built and active
     await home(http, running, celeb)                      # the celebrity reads too
     await redis_client.delete(timeline_key(idle))
-    from adapters.redis_store import TimelineCache
-    await TimelineCache(redis_client, 800).fill(idle, [])  # idle: built but never read (not active)
+    # The last-read set as a long-running system has it: complete (repaired after any earlier
+    # test's flush). Then idle: built but not read (what a reader whose last read fell out of the
+    # window has until the timeline expires).
+    graph = GraphCache(redis_client)
+    assert await graph.repair_active(time.time())
+    await TimelineCache(redis_client, 800).fill(idle, [])
 
     ids = {}
     for name, author in (("small", small), ("middle", middle), ("celeb", celeb)):
@@ -77,10 +89,25 @@ async def test_small_middle_and_celebrity_authors(running, producer, http, cass,
         assert not await in_timeline(f, "celeb"), "a celebrity's tweet is written to no follower timeline"
     assert await redis_client.zscore(timeline_key(celeb), str(ids["celeb"])) is not None, "just its author's own timeline: O(1) writes"
 
+    # The last-read set evicted (and started again by a read): it could now leave out a reader
+    # with a built timeline, so the middle band pushes to every built timeline until the worker
+    # has repaired the set, which then holds idle (built) and the reader.
+    await redis_client.delete(ACTIVE)
+    await home(http, running, celeb)
+    ids["middle2"] = new_id()
+    await producer.send_event(event("tweet.created", middle, {"tweet_id": str(ids["middle2"]), "text": "middle2"}))
+    await eventually(lambda: in_timeline(reader, "middle2"), bool, what="the second middle-band tweet")
+    assert await in_timeline(idle, "middle2"), "an incomplete last-read set filters nobody out"
+    complete, seen = await eventually(lambda: graph.last_reads([idle, reader]), lambda r: r[0], what="the repair")
+    assert None not in seen, "the repair added the readers with built timelines"
+
     # Losing Redis loses nothing: the celebrity set and the timeline are rebuilt from Cassandra.
     await redis_client.flushdb()
     body = await home(http, running, reader)
-    assert [t["text"] for t in body["data"][:3]] == ["celeb", "middle", "small"]
+    assert [t["text"] for t in body["data"][:4]] == ["middle2", "celeb", "middle", "small"]
+    # Rebuilt with the activity window as its life, set with the build (a built timeline never
+    # outlives its reader's entry in the last-read set).
+    assert 0 < await redis_client.ttl(timeline_key(reader)) <= running_window(running)
 
 
 async def test_mutes_and_blocks_hide_authors_both_ways(running, producer, http, cass):
