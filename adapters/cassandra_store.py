@@ -292,6 +292,17 @@ class CassandraStore:
         async for page in cql.pages(self.session, self._stmts["followers"], (user_id,), page_size):
             yield [r["follower_id"] for r in page]
 
+    async def followers_of(self, user_ids: Sequence[int], page_size: int) -> dict[int, list[int]]:
+        """The followers of several accounts in one query, paged (IN over their partitions): for
+        short lists one request instead of one per account, and the request, not the rows, is
+        most of the driver's cost for a short list (bench/fanout.py at 100,000 users)."""
+        out: dict[int, list[int]] = {u: [] for u in user_ids}
+        if out:
+            async for page in cql.pages(self.session, self._stmts["followers_of"], (list(out),), page_size):
+                for r in page:
+                    out[r["user_id"]].append(r["follower_id"])
+        return out
+
     async def following(self, user_id: int, limit: int = 5000) -> list[int]:
         rows = await cql.execute(self.session, self._stmts["following"], (user_id, limit))
         return [r["followee_id"] for r in rows]
@@ -522,6 +533,7 @@ _STATEMENTS = {
     "replies": "SELECT reply_id FROM replies_by_tweet WHERE tweet_id = ? LIMIT ?",
     "replies_after": "SELECT reply_id FROM replies_by_tweet WHERE tweet_id = ? AND reply_id > ? LIMIT ?",
     "followers": "SELECT follower_id FROM followers_by_user WHERE user_id = ?",
+    "followers_of": "SELECT user_id, follower_id FROM followers_by_user WHERE user_id IN ?",
     "following": "SELECT followee_id FROM following_by_user WHERE user_id = ? LIMIT ?",
     "insert_like": "INSERT INTO likes_by_tweet (tweet_id, user_id, liked_at) VALUES (?, ?, ?) USING TIMESTAMP ?",
     "insert_like_by_user": "INSERT INTO likes_by_user (user_id, tweet_id, liked_at) VALUES (?, ?, ?) "

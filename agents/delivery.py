@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 from adapters.redis_store import recent_key, timeline_key
 from agents.runtime import Runtime
-from pipeline.fanout import Mode, active_readers
+from pipeline.fanout import Mode, active_readers, fetch_groups
 
-# Follower lists read from Cassandra at once when a batch misses the cache.
+# Follower-list queries in flight at once when a batch misses the cache.
 FETCH_CONCURRENCY = 16
+# Authors per query when short lists are read several at a time: bounds the IN list the
+# coordinator fans out.
+FETCH_GROUP_MAX = 100
 
 
 async def deliver_all(rt: Runtime, items: Iterable[tuple[int, int]]) -> None:
@@ -37,7 +40,7 @@ async def deliver_all(rt: Runtime, items: Iterable[tuple[int, int]]) -> None:
         counts.update(filled)
     modes = {a: policy.mode(counts[a]) for a in authors}
     pushed = [a for a in authors if modes[a] is not Mode.PULL]
-    followers = await follower_lists(rt, {a: state[a][1] for a in pushed})
+    followers = await follower_lists(rt, {a: state[a][1] for a in pushed}, counts)
     middle = [a for a in pushed if modes[a] is Mode.PUSH_ACTIVE]
     if middle:
         # Only readers within the activity window: one score lookup for all middle-band followers.
@@ -61,10 +64,14 @@ async def deliver_all(rt: Runtime, items: Iterable[tuple[int, int]]) -> None:
     await timelines.push_entries(deliveries)
 
 
-async def follower_lists(rt: Runtime, generations: dict[int, str]) -> dict[int, Sequence[int]]:
+async def follower_lists(rt: Runtime, generations: dict[int, str],
+                         counts: Mapping[int, int]) -> dict[int, Sequence[int]]:
     """Each author's followers, from the worker's cache when it holds them at the current
-    generation, else read from Cassandra (all pages) and cached under that generation."""
+    generation, else read from Cassandra and cached under that generation: authors with short
+    lists (by their follower `counts`) several to a query, about a page of rows each, the others
+    one by one in pages."""
     cass, _ = await rt.stores()
+    page_size = rt.topology.tunables.follower_page_size
     out: dict[int, Sequence[int]] = {}
     missing = []
     for author, gen in generations.items():
@@ -73,15 +80,19 @@ async def follower_lists(rt: Runtime, generations: dict[int, str]) -> dict[int, 
             missing.append(author)
         else:
             out[author] = cached
+    groups = fetch_groups({a: counts.get(a, page_size) for a in missing}, page_size, FETCH_GROUP_MAX)
     sem = asyncio.Semaphore(FETCH_CONCURRENCY)
 
-    async def fetch(author: int) -> None:
+    async def fetch(group: list[int]) -> None:
         async with sem:
-            ids = [f async for page in cass.follower_pages(author, rt.topology.tunables.follower_page_size)
-                   for f in page]
-        out[author] = rt.follower_lists.put(author, generations[author], ids)
+            if len(group) == 1:
+                found = {group[0]: [f async for page in cass.follower_pages(group[0], page_size) for f in page]}
+            else:
+                found = await cass.followers_of(group, page_size)
+        for author in group:
+            out[author] = rt.follower_lists.put(author, generations[author], found[author])
 
-    await asyncio.gather(*(fetch(a) for a in missing))
+    await asyncio.gather(*(fetch(g) for g in groups))
     return out
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pipeline.lru import SizedLRU
@@ -49,6 +49,22 @@ def active_readers(followers: Sequence[int], last_read_s: Sequence[float | None]
                    window_s: int) -> list[int]:
     """The followers whose last home-timeline read is within the window."""
     return [f for f, seen in zip(followers, last_read_s) if seen is not None and now_s - seen <= window_s]
+
+
+def fetch_groups(sizes: Mapping[int, int], rows: int, most: int) -> list[list[int]]:
+    """Authors grouped for reading their follower lists (`sizes`: expected followers), smallest
+    first: a group holds at most `most` authors whose lists add up to at most `rows`, or a single
+    author (whose list may be longer)."""
+    groups: list[list[int]] = []
+    total = 0
+    for author in sorted(sizes, key=lambda a: (sizes[a], a)):
+        n = sizes[author]
+        if not groups or total + n > rows or len(groups[-1]) >= most:
+            groups.append([])
+            total = 0
+        groups[-1].append(author)
+        total += n
+    return groups
 
 
 class FollowerLists:

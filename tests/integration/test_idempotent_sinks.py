@@ -38,6 +38,18 @@ async def test_edges_written_one_table_at_a_time_end_like_both_at_once(cass):
     assert [f async for p in cass.follower_pages(b, 100) for f in p] == [a]
 
 
+async def test_followers_of_several_accounts_in_one_paged_query_match_one_by_one(cass):
+    authors = [_uid() for _ in range(4)]
+    followers = {authors[0]: [_uid() for _ in range(7)], authors[1]: [_uid()], authors[2]: [_uid() for _ in range(3)],
+                 authors[3]: []}
+    await cass.apply_follows([(f, a, True, T) for a, fs in followers.items() for f in fs])
+    for page_size in (2, 5, 100):  # pages that cut through one account's rows and across accounts
+        got = await cass.followers_of(authors, page_size)
+        assert got == {a: [f async for p in cass.follower_pages(a, 100) for f in p] for a in authors}
+        assert {a: sorted(fs) for a, fs in got.items()} == {a: sorted(fs) for a, fs in followers.items()}
+    assert await cass.followers_of([], 10) == {}
+
+
 async def test_saving_a_tweet_twice_stores_it_once(cass):
     author = _uid()
     t = Tweet(tweet_id=Snowflake(3).next_id(T), author_id=author, text="once", reply_to=None,

@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.fanout import Mode, Policy, active_readers
+from pipeline.fanout import Mode, Policy, active_readers, fetch_groups
 from pipeline.graph import FollowerCount, apply_follow_counts
 
 POLICY = Policy(push_all_below=10_000, push_active_below=100_000, activity_window_s=604_800)
@@ -27,6 +27,24 @@ def test_active_readers_are_exactly_those_within_the_window(rows, now):
     seen = [s for _, s in rows]
     got = active_readers(followers, seen, now, 3600)
     assert got == [f for f, s in rows if s is not None and now - s <= 3600]
+
+
+@given(st.dictionaries(st.integers(1, 10**6), st.integers(0, 300), max_size=80), st.integers(1, 500), st.integers(1, 10))
+def test_fetch_groups_cover_every_author_once_within_their_bounds(sizes, rows, most):
+    groups = fetch_groups(sizes, rows, most)
+    assert sorted(a for g in groups for a in g) == sorted(sizes), "every author exactly once"
+    for g in groups:
+        assert 1 <= len(g) <= most
+        assert len(g) == 1 or sum(sizes[a] for a in g) <= rows, "a page of rows, or one author alone"
+    # Greedy in size order: no two neighbouring groups could have been one.
+    for g, h in zip(groups, groups[1:]):
+        assert len(g) + len(h) > most or sum(sizes[a] for a in g + h) > rows
+
+
+def test_fetch_groups_put_short_lists_together_and_long_ones_alone():
+    sizes = {1: 10, 2: 20, 3: 30, 4: 5000, 5: 40, 6: 12000}
+    assert fetch_groups(sizes, 100, 100) == [[1, 2, 3, 5], [4], [6]]
+    assert fetch_groups(sizes, 5000, 2) == [[1, 2], [3, 5], [4], [6]]
 
 
 # -- exact counts: a model of the agent with crashes and replays ------------------------------
