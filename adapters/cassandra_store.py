@@ -295,7 +295,8 @@ class CassandraStore:
     async def followers_of(self, user_ids: Sequence[int], page_size: int) -> dict[int, list[int]]:
         """The followers of several accounts in one query, paged (IN over their partitions): for
         short lists one request instead of one per account, and the request, not the rows, is
-        most of the driver's cost for a short list (bench/fanout.py at 100,000 users)."""
+        most of the driver's cost for a short list (bench/fanout.py at 100,000 users). A long
+        list is read alone, the same way."""
         out: dict[int, list[int]] = {u: [] for u in user_ids}
         if out:
             async for page in cql.pages(self.session, self._stmts["followers_of"], (list(out),), page_size):

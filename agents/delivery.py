@@ -67,9 +67,9 @@ async def deliver_all(rt: Runtime, items: Iterable[tuple[int, int]]) -> None:
 async def follower_lists(rt: Runtime, generations: dict[int, str],
                          counts: Mapping[int, int]) -> dict[int, Sequence[int]]:
     """Each author's followers, from the worker's cache when it holds them at the current
-    generation, else read from Cassandra and cached under that generation: authors with short
-    lists (by their follower `counts`) several to a query, about a page of rows each, the others
-    one by one in pages."""
+    generation, else read from Cassandra and cached under that generation, in paged queries of
+    about a page of rows: short lists (by their follower `counts`) several to a query, a long one
+    alone."""
     cass, _ = await rt.stores()
     page_size = rt.topology.tunables.follower_page_size
     out: dict[int, Sequence[int]] = {}
@@ -85,10 +85,7 @@ async def follower_lists(rt: Runtime, generations: dict[int, str],
 
     async def fetch(group: list[int]) -> None:
         async with sem:
-            if len(group) == 1:
-                found = {group[0]: [f async for page in cass.follower_pages(group[0], page_size) for f in page]}
-            else:
-                found = await cass.followers_of(group, page_size)
+            found = await cass.followers_of(group, page_size)
         for author in group:
             out[author] = rt.follower_lists.put(author, generations[author], found[author])
 

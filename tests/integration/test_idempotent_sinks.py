@@ -47,6 +47,8 @@ async def test_followers_of_several_accounts_in_one_paged_query_match_one_by_one
         got = await cass.followers_of(authors, page_size)
         assert got == {a: [f async for p in cass.follower_pages(a, 100) for f in p] for a in authors}
         assert {a: sorted(fs) for a, fs in got.items()} == {a: sorted(fs) for a, fs in followers.items()}
+    alone = await cass.followers_of([authors[0]], 2)  # a long list is read alone, in pages
+    assert sorted(alone[authors[0]]) == sorted(followers[authors[0]])
     assert await cass.followers_of([], 10) == {}
 
 
