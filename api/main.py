@@ -25,6 +25,7 @@ from aiohttp import web
 from api.app import create_app
 from pipeline.settings import Settings
 from pipeline.snowflake import MAX_WORKER
+from starling import heap
 
 log = logging.getLogger("starling.api")
 PR_SET_PDEATHSIG = 1  # linux/prctl.h: a signal for this process when its parent dies
@@ -42,12 +43,31 @@ def run_api(settings: Settings) -> None:
 
 
 def serve(settings: Settings, reuse_port: bool) -> None:
+    # Python's default thresholds, not the worker's (starling/heap.py): each Cassandra query leaves
+    # a cycle of ~35 objects in the driver (its ResponseFuture, timer, locks), so a young generation
+    # of 50,000 was two-thirds garbage, and one collection stalled the process for 20-54 ms of CPU;
+    # at the default 700, the longest took 10 ms, and all of them 0.3% of the CPU (bench/fanout.py,
+    # 1,000 reads/s).
+    collections = heap.watch()
     app = create_app(settings)
+    app.on_startup.append(_freeze_startup)  # after the clients (cleanup_ctx) are open
+
+    async def report_gc(_app: web.Application) -> None:
+        log.info("gc over this process's life (CPU ms): %s", collections.summary())
+
+    app.on_shutdown.append(report_gc)
     # uvloop: the API spends most of its CPU in the event loop and socket handling (cProfile).
     loop = uvloop.new_event_loop()
     _stop_once_on(loop, signal.SIGINT, signal.SIGTERM)
     web.run_app(app, host=settings.api_host, port=settings.api_port, access_log=None, loop=loop,
                 reuse_port=reuse_port, print=lambda msg: log.info(msg), handle_signals=False)
+
+
+async def _freeze_startup(_app: web.Application) -> None:
+    """The modules, the OpenAPI document and the clients live as long as the process
+    (starling/heap.py). Without this, each full collection scanned them all again: 100-160 ms
+    (wall time, bench/fanout.py at 1,000 reads/s), stalling every request the process held."""
+    heap.freeze_startup()
 
 
 def _stop_once_on(loop: asyncio.AbstractEventLoop, *signals: signal.Signals) -> None:

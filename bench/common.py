@@ -10,7 +10,9 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -156,13 +158,44 @@ def machine() -> dict[str, Any]:
 
 
 def open_loop(url: str, rate: int, duration_s: float, method: str = "GET", headers: dict[str, str] | None = None,
-              bodies: list[str] | None = None, tokens: list[str] | None = None) -> dict[str, Any]:
-    """Run bench/node/openloop.mjs: fixed offered rate, latency from each request's due time."""
-    cfg = {"url": url, "rate": rate, "duration_s": duration_s, "method": method, "headers": headers or {},
-           "bodies": bodies, "tokens": tokens}
-    out = subprocess.run(["node", str(NODE_DIR / "openloop.mjs"), json.dumps(cfg)], capture_output=True,
-                         text=True, check=True, timeout=duration_s * 3 + 60)
-    return dict(json.loads(out.stdout))
+              bodies: list[str] | None = None, tokens: list[str] | None = None, warmup_s: float = 0,
+              counting: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Run bench/node/openloop.mjs: fixed offered rate, latency from each request's due time.
+    With `warmup_s`, the generator first runs that long at the rate on the same connections,
+    uncounted (its figures under "warmup"); `counting` is called about when the counted requests
+    begin (to start measuring what they cost). The result also has `per_second`: each second's
+    p99 and its requests over 10 ms, in due order, to tell a steady tail from a few bad seconds."""
+    with tempfile.TemporaryDirectory() as tmp:
+        dump = Path(tmp) / "latencies.json"
+        cfg = {"url": url, "rate": rate, "duration_s": duration_s, "method": method, "headers": headers or {},
+               "bodies": bodies, "tokens": tokens, "warmup_s": warmup_s, "dump": str(dump)}
+        with subprocess.Popen(["node", str(NODE_DIR / "openloop.mjs"), json.dumps(cfg)], stdout=subprocess.PIPE,
+                              text=True) as gen:
+            if counting is not None:
+                time.sleep(warmup_s + NODE_START_S)
+                counting()
+            stdout, _ = gen.communicate(timeout=(duration_s + warmup_s) * 3 + 60)
+        if gen.returncode:
+            raise RuntimeError(f"openloop.mjs exited with {gen.returncode}")
+        result = dict(json.loads(stdout))
+        result["per_second"] = per_second(json.loads(dump.read_text()), rate)
+    return result
+
+
+# openloop.mjs sends its first request about this long after it is started (Node starts in ~0.15 s,
+# then waits 50 ms).
+NODE_START_S = 0.2
+
+
+def per_second(latencies_ms: list[float], rate: int, slow_ms: float = 10) -> list[dict[str, float]]:
+    """Each second's p99 (ms) and how many of its requests took over `slow_ms`, from latencies
+    in due order at a fixed rate."""
+    out = []
+    for start in range(0, len(latencies_ms), rate):
+        second = sorted(latencies_ms[start:start + rate])
+        out.append({"p99_ms": round(second[min(len(second) - 1, int(len(second) * 0.99))], 1),
+                    f"over_{slow_ms:g}ms": sum(1 for v in second if v > slow_ms)})
+    return out
 
 
 def write_results(name: str, data: dict[str, Any]) -> Path:

@@ -520,33 +520,34 @@ def profile(args: argparse.Namespace, pid: int, name: str, seconds: int) -> subp
 
 def read_rates(args: argparse.Namespace, url: str, tokens: list[str], ceiling: float) -> list[dict[str, Any]]:
     out = []
-    if args.read_rates and args.read_warmup:
-        # Steady state, not the API's first seconds at the rate: in one run (1,000/s, 15 s) the
-        # requests due in the first 1.5 s had p50 10 ms where the rest had 2 ms, and held most of
-        # the p99 (each process's local caches and decoded viewers filling, the load generator's
-        # connections opening). Reported apart, never counted.
-        rate = args.read_rates[0]
-        progress(f"home-timeline reads: warm-up at {rate}/s for {args.read_warmup}s (not counted)")
-        out.append({**open_loop(url, rate, args.read_warmup, tokens=tokens), "warmup": True})
     for rate in args.read_rates:
-        progress(f"home-timeline reads: {rate}/s for {args.read_duration}s")
-        api_cpu, commands = tree_cpu_seconds(args.api_pid), redis_commands(args.redis_port)
-        busy, procs, t0 = machine_cpu_seconds(), process_cpu_seconds(), time.monotonic()
-        stolen = machine_steal_seconds()
-        spy = profile(args, args.api_pid, f"reads-{rate}", args.read_duration)
-        reads = open_loop(url, rate, args.read_duration, tokens=tokens)
-        if spy is not None:
-            spy.wait(timeout=60)
-        reads["api_cpu_ms_per_read"] = round((tree_cpu_seconds(args.api_pid) - api_cpu) * 1000 / reads["requests"], 3)
+        progress(f"home-timeline reads: {rate}/s for {args.read_duration}s, after {args.read_warmup}s at that rate "
+                 "on the same connections (not counted)")
+        at: dict[str, Any] = {}
+
+        def counting() -> None:
+            # What the counted requests cost, from about when they begin.
+            at.update(api_cpu=tree_cpu_seconds(args.api_pid), commands=redis_commands(args.redis_port),
+                      busy=machine_cpu_seconds(), procs=process_cpu_seconds(), stolen=machine_steal_seconds(),
+                      spy=profile(args, args.api_pid, f"reads-{rate}", args.read_duration), t0=time.monotonic())
+
+        # Steady state, not the API's first seconds at the rate: in one run (1,000/s, 15 s) the
+        # requests due in the first 1.5 s had p50 10 ms where the rest had 2 ms (each process's
+        # local caches and decoded viewers filling, the load generator's connections opening).
+        reads = open_loop(url, rate, args.read_duration, tokens=tokens, warmup_s=args.read_warmup, counting=counting)
+        seconds = time.monotonic() - at["t0"]
+        if at["spy"] is not None:
+            at["spy"].wait(timeout=60)
+        done = reads["completed_per_s"] * seconds  # requests answered in the window measured
+        reads["api_cpu_ms_per_read"] = round((tree_cpu_seconds(args.api_pid) - at["api_cpu"]) * 1000 / done, 3)
         # How busy both cores were (the load generator, Redis, the JVMs and the worker share them).
-        seconds = time.monotonic() - t0
-        reads["machine_busy_cores"] = round((machine_cpu_seconds() - busy) / seconds, 2)
-        reads["machine_stolen_cores"] = round((machine_steal_seconds() - stolen) / seconds, 2)
-        reads["busiest_processes_cores"] = busiest(procs, process_cpu_seconds(), seconds)
+        reads["machine_busy_cores"] = round((machine_cpu_seconds() - at["busy"]) / seconds, 2)
+        reads["machine_stolen_cores"] = round((machine_steal_seconds() - at["stolen"]) / seconds, 2)
+        reads["busiest_processes_cores"] = busiest(at["procs"], process_cpu_seconds(), seconds)
         # Host-independent: what each read asks of Redis (the API's CPU goes mostly to round trips).
-        after = redis_commands(args.redis_port)
-        reads["redis_commands_per_read"] = {c: round((n - commands.get(c, 0)) / reads["requests"], 2)
-                                            for c, n in sorted(after.items()) if n - commands.get(c, 0) >= reads["requests"] // 100}
+        after, before = redis_commands(args.redis_port), at["commands"]
+        reads["redis_commands_per_read"] = {c: round((n - before.get(c, 0)) / done, 2)
+                                            for c, n in sorted(after.items()) if n - before.get(c, 0) >= done / 100}
         reads["share_of_bare_aiohttp"] = round(reads["completed_per_s"] / ceiling, 3)
         out.append(reads)
     return out
@@ -569,7 +570,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="home-timeline read rates, comma-separated (each an open-loop run)")
     p.add_argument("--read-duration", type=int, default=15)
     p.add_argument("--read-warmup", type=int, default=5,
-                   help="seconds of reads at the first read rate before the measured ones (reported, not counted)")
+                   help="seconds of reads at each read rate, on the same connections, before the counted ones "
+                        "(reported, not counted)")
     p.add_argument("--burst", type=int, default=3000, help="tweets produced at once to measure capacity")
     p.add_argument("--capacity", type=int, default=20_000,
                    help="tweets placed on tweets.moderated to time the fan-out stage alone (0: skip)")
@@ -727,17 +729,19 @@ def report(r: dict[str, Any]) -> None:
     print(f"redis: {r['redis']['bytes_per_entry']} bytes per timeline entry")
     for n, rows in [(r["api_processes"], r["reads"]), *((int(k), v) for k, v in r.get("reads_by_api_processes", {}).items())]:
         for rd in rows:
-            if rd.get("warmup"):
-                print(f"reads warm-up ({n} API process{'es' if n > 1 else ''}, not counted): offered "
-                      f"{rd['offered_per_s']}/s, p50 {rd['latency_ms']['p50']} ms, p99 {rd['latency_ms']['p99']} ms")
-                continue
+            w = rd.get("warmup")
+            if w:
+                print(f"reads warm-up ({n} API process{'es' if n > 1 else ''}, not counted): {w['seconds']}s at "
+                      f"{rd['offered_per_s']}/s, p50 {w['latency_ms']['p50']} ms, p99 {w['latency_ms']['p99']} ms")
             print(f"reads ({n} API process{'es' if n > 1 else ''}): offered {rd['offered_per_s']}/s, "
                   f"done {rd['completed_per_s']}/s, p50 {rd['latency_ms']['p50']} ms, p90 {rd['latency_ms']['p90']} ms, "
                   f"p99 {rd['latency_ms']['p99']} ms, API CPU {rd['api_cpu_ms_per_read']} ms/read, machine busy "
                   f"{rd.get('machine_busy_cores', '?')} of 2 cores (stolen by the host {rd.get('machine_stolen_cores', '?')}) "
                   f"{rd.get('busiest_processes_cores', {})}; {rd['share_of_bare_aiohttp']:.1%} of a bare "
                   f"aiohttp endpoint (one process); Redis commands per read {rd['redis_commands_per_read']}")
-
+            seconds = rd.get("per_second", [])
+            if seconds:
+                print(f"  each second's p99 (ms): {[s['p99_ms'] for s in seconds]}")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -13,14 +13,14 @@ import sys
 
 import faust
 
-from agents.main import tune_gc
+from starling import heap
 
 from pipeline.settings import Settings
 from pipeline.topology import load_topology
 
 
 def main() -> None:
-    tune_gc()  # as the Starling worker (agents/main.py)
+    heap.tune()  # as the Starling worker (agents/main.py)
     settings = Settings.from_env()
     tun = load_topology(settings.topology_path).tunables
     (settings.state_dir / "faust").mkdir(parents=True, exist_ok=True)

@@ -50,7 +50,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from agents.main import GC_THRESHOLDS
+from starling.heap import GC_THRESHOLDS
 from bench.common import percentile, progress, write_results
 from pipeline.trending import TrendingConfig, TrendingTracker
 

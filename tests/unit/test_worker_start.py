@@ -23,8 +23,9 @@ def test_the_worker_reads_the_text_model_before_it_starts_consuming(monkeypatch,
             seen["ran"] = True
 
     monkeypatch.setattr(agents.main.faust, "Worker", Worker)
-    monkeypatch.setattr(agents.main, "gc", types.SimpleNamespace(set_threshold=lambda *a: None,
-                                                                 collect=lambda: 0, freeze=lambda: None))
+    # The process's collector settings are starling/heap.py's (tests/unit/test_heap.py), not this test's.
+    monkeypatch.setattr(agents.main, "heap", types.SimpleNamespace(tune=lambda: None, watch=lambda: None,
+                                                                   freeze_startup=lambda: None))
     monkeypatch.setattr(moderation, "_preloaded", None)
     agents.main.run_worker(Settings.from_env({"STARLING_STATE_DIR": str(tmp_path)}))
     assert seen["ran"] is True
