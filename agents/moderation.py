@@ -61,8 +61,9 @@ class Histories:
         out = {a: self._by_author[a] for a in authors if a in self._by_author}
         missing = sorted(authors - out.keys())
         # Posts and strikes each keep history_max; twice that many rows covers both in practice.
-        rows = await asyncio.gather(*(cass.moderation_history_rows(a, 2 * self.history_max) for a in missing))
-        out.update({a: history_from_rows(r, self.history_max) for a, r in zip(missing, rows)})
+        if missing:
+            rows = await cass.moderation_history_rows(missing, 2 * self.history_max)
+            out.update({a: history_from_rows(rows[a], self.history_max) for a in missing})
         return out
 
     def keep(self, histories: dict[int, AuthorHistory], epoch: int) -> None:

@@ -2,9 +2,12 @@
 
 import secrets
 
+from adapters import cassandra_store
 from adapters.redis_store import SENTINEL, TimelineCache, timeline_key
 from pipeline.model import Tweet
+from pipeline.moderation import Action
 from pipeline.snowflake import STARLING_EPOCH_MS, Snowflake
+from pipeline.verdicts import MODEL, VerdictRecord
 
 T = 1_800_000_000_000
 
@@ -50,6 +53,32 @@ async def test_followers_of_several_accounts_in_one_paged_query_match_one_by_one
     alone = await cass.followers_of([authors[0]], 2)  # a long list is read alone, in pages
     assert sorted(alone[authors[0]]) == sorted(followers[authors[0]])
     assert await cass.followers_of([], 10) == {}
+
+
+async def test_author_histories_read_together_are_each_authors_newest_rows(cass, monkeypatch):
+    """Moderation reloads the histories of a batch's authors in grouped, paged queries
+    (CassandraStore.moderation_history_rows); each author gets its own newest rows, at most
+    `limit`, newest first, whatever the group and page cut through."""
+    sf = Snowflake(5)
+    counts = [7, 1, 0, 4, 12]
+    authors = [_uid() for _ in counts]
+    judged = []
+    for author, n in zip(authors, counts):
+        for i in range(n):
+            at = T + 1000 * i
+            t = Tweet(tweet_id=sf.next_id(at), author_id=author, text=f"h{i}", reply_to=None, quote_of=None,
+                      created_at=at)
+            action = Action.HIDE if i % 3 == 0 else Action.ALLOW
+            judged.append((t, VerdictRecord(t.tweet_id, author, action, MODEL, at), f"fp{i}"))
+    await cass.save_judged(judged)
+    expected = {a: sorted(({"tweet_id": t.tweet_id, "at": t.created_at, "fingerprint": fp, "action": v.action.code}
+                           for t, v, fp in judged if t.author_id == a), key=lambda r: -r["tweet_id"])[:5]
+                for a in authors}
+    for group, page in ((100, 5000), (2, 3), (1, 1)):
+        monkeypatch.setattr(cassandra_store, "HISTORY_GROUP", group)
+        monkeypatch.setattr(cassandra_store, "HISTORY_PAGE_ROWS", page)
+        assert await cass.moderation_history_rows(authors, 5) == expected
+    assert await cass.moderation_history_rows([], 5) == {}
 
 
 async def test_saving_a_tweet_twice_stores_it_once(cass):
