@@ -28,13 +28,15 @@ from adapters import provision
 from adapters.cassandra_store import CassandraStore, write_ts_us
 from adapters.kafka import producer_config
 from api.auth import mint_token
-from bench.common import cpu_seconds, namespace, open_loop, progress, summary_ms, write_results
+from bench.common import namespace, open_loop, progress, summary_ms, tree_cpu_seconds, write_results
 from pipeline.events import Event, encode
 from pipeline.model import User
 from pipeline.snowflake import Snowflake
 from stack import launcher
 from starling import local
 
+# Seconds at each rate before counting, on the same connections (bench/common.open_loop).
+WARMUP_S = 3
 TEXT = "Benchmarking the write path of #starling with a tweet of ordinary length, about a hundred chars."
 ROOMY = {f"api.rate_limits.{c}": {"per_user": 10**9, "per_ip": 10**9}
          for c in ("tweet_writes", "tweet_reads", "timeline_reads", "follows", "searches", "account_writes",
@@ -111,14 +113,18 @@ def main(argv: list[str] | None = None) -> int:
         tokens = [mint_token(settings, u, ttl_s=3600) for u in users]
         body = [json.dumps({"text": TEXT})]
         load = {"method": "POST", "headers": {"Content-Type": "application/json"}, "bodies": body, "tokens": tokens}
-        open_loop(url, 200, 3, **load)  # warm-up: connections, caches
         for rate in rates:
-            progress(f"offered {rate} requests/s for {args.duration}s")
-            cpu0 = cpu_seconds(pid)
-            r = open_loop(url, rate, args.duration, **load)
-            cpu = cpu_seconds(pid) - cpu0
+            progress(f"offered {rate} requests/s for {args.duration}s, after {WARMUP_S}s at that rate (not counted)")
+            at: dict[str, float] = {}
+
+            def counting() -> None:
+                at.update(cpu=tree_cpu_seconds(pid), t=time.monotonic())
+
+            # The warm-up opens the connections the counted requests then use (bench/common.open_loop).
+            r = open_loop(url, rate, args.duration, **load, warmup_s=WARMUP_S, counting=counting)
+            cpu, seconds = tree_cpu_seconds(pid) - at["cpu"], time.monotonic() - at["t"]
             r["accepted_202"] = r["statuses"].get("202", 0)
-            r["api_cpu_ms_per_request"] = round(cpu * 1000 / r["requests"], 3)
+            r["api_cpu_ms_per_request"] = round(cpu * 1000 / (r["completed_per_s"] * seconds), 3)
             results["offered_rates"].append(r)
     finally:
         launcher.down([api])
