@@ -43,11 +43,11 @@ def run_api(settings: Settings) -> None:
 
 
 def serve(settings: Settings, reuse_port: bool) -> None:
-    # Python's default thresholds, not the worker's (starling/heap.py): each Cassandra query leaves
-    # a cycle of ~35 objects in the driver (its ResponseFuture, timer, locks), so a young generation
-    # of 50,000 was two-thirds garbage, and one collection stalled the process for 20-54 ms of CPU;
-    # at the default 700, the longest took 10 ms, and all of them 0.3% of the CPU (bench/fanout.py,
-    # 1,000 reads/s).
+    # Python's default thresholds, not the worker's (starling/heap.py): a collection's pause grows
+    # with the young generation, and a request waits out every pause. At 50,000 one young
+    # collection stalled an API process for 20-54 ms of CPU; at the default 700 the longest took
+    # 10 ms, and all of them 0.3% of its CPU (bench/fanout.py, 1,000 reads/s; two-thirds of those
+    # young generations were the driver's request cycles, which adapters/cql._result now breaks).
     collections = heap.watch()
     app = create_app(settings)
     app.on_startup.append(_freeze_startup)  # after the clients (cleanup_ctx) are open

@@ -533,7 +533,8 @@ def read_rates(args: argparse.Namespace, url: str, tokens: list[str], ceiling: f
 
         # Steady state, not the API's first seconds at the rate: in one run (1,000/s, 15 s) the
         # requests due in the first 1.5 s had p50 10 ms where the rest had 2 ms (each process's
-        # local caches and decoded viewers filling, the load generator's connections opening).
+        # local caches and decoded viewers filling, the load generator's connections opening). A
+        # warm-up run of its own did not help the connections: they closed with its generator.
         reads = open_loop(url, rate, args.read_duration, tokens=tokens, warmup_s=args.read_warmup, counting=counting)
         seconds = time.monotonic() - at["t0"]
         if at["spy"] is not None:
@@ -742,6 +743,7 @@ def report(r: dict[str, Any]) -> None:
             seconds = rd.get("per_second", [])
             if seconds:
                 print(f"  each second's p99 (ms): {[s['p99_ms'] for s in seconds]}")
+
 
 if __name__ == "__main__":
     sys.exit(main())

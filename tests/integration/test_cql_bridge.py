@@ -1,0 +1,51 @@
+"""A finished Cassandra request is freed by reference counting, not left to the cyclic collector
+(adapters/cql._result: the driver keeps a cancelled timer whose callback is the request itself)."""
+
+import asyncio
+import gc
+import time
+import weakref
+
+import pytest
+
+from adapters import cql
+
+
+@pytest.fixture
+def collector_off():
+    was = gc.isenabled()
+    gc.disable()
+    yield
+    if was:
+        gc.enable()
+
+
+async def _freed(ref: weakref.ref, timeout_s: float = 5) -> bool:
+    """Whether the object dies within the bound with the collector off (the driver's I/O thread
+    drops a cancelled timer the next time it services its timers)."""
+    deadline = time.monotonic() + timeout_s
+    while ref() is not None and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    return ref() is None
+
+
+async def test_a_finished_request_is_freed_without_the_cyclic_collector(cass, collector_off):
+    stmt = await cql.prepare(cass.session, "SELECT release_version FROM system.local")
+    rf = cass.session.execute_async(stmt)
+    rows = await cql._result(rf)
+    assert rows and rows[0]["release_version"]
+    ref = weakref.ref(rf)
+    del rf
+    assert await _freed(ref), "the request is still alive: something keeps it in a cycle"
+
+
+async def test_a_bare_driver_request_is_kept_in_a_cycle(cass, collector_off):
+    """What _result undoes: the same request awaited without it stays alive until a collection."""
+    stmt = await cql.prepare(cass.session, "SELECT release_version FROM system.local")
+    rf = cass.session.execute_async(stmt)
+    await cql._bridge(rf)
+    ref = weakref.ref(rf)
+    del rf
+    assert not await _freed(ref, timeout_s=1)
+    gc.collect()
+    assert ref() is None
