@@ -52,6 +52,14 @@ def test_a_fast_collection_is_not_logged(restore_gc, caplog):
     assert not [r for r in caplog.records if r.name == "starling.heap"]
 
 
+def test_the_startup_collection_is_counted_but_not_warned_about(restore_gc, caplog):
+    record = heap.watch(slow_ms=0)
+    with caplog.at_level(logging.WARNING, logger="starling.heap"):
+        heap.freeze_startup()
+    assert record.summary()["gen2"]["collections"] == 1
+    assert not [r for r in caplog.records if r.name == "starling.heap"]
+
+
 def test_freezing_takes_what_is_alive_out_of_every_generation(restore_gc):
     keep = [Cycle() for _ in range(100)]
     heap.freeze_startup()
