@@ -17,7 +17,8 @@ each steady rate of --rate (a comma-separated sweep) and measures:
   last tweet; the issue's delivery figures are those of the highest rate sustained;
 - fan-out throughput: timeline entries written per second (growth of the active timelines, over
   the time from the first tweet to the worker's lag reaching zero), against redis-benchmark's
-  pipelined ZADD rate measured in the same run;
+  pipelined ZADD rate measured in the same run (the issue's ceiling: one key), and the same spread
+  over as many keys as there are active timelines (what the key layout alone costs Redis);
 - delivery latency from produce to visible through the API, polled for sampled tweets, separately
   for pushed and pulled (celebrity) authors; and that celebrity tweets reached no follower timeline;
 - home-timeline reads at a fixed rate (open loop) and a bare aiohttp endpoint's ceiling (wrk);
@@ -132,9 +133,31 @@ async def load(settings: Any, users: list[int], graph: dict[int, list[int]], act
 
 
 def redis_zadd_ceiling(port: int) -> float:
+    """redis-benchmark's pipelined ZADD: one key, one member, updated again and again (the issue's
+    ceiling)."""
     out = subprocess.run(["redis-benchmark", "-p", str(port), "-n", "300000", "-P", "32", "-q", "-t", "zadd",
                           "--csv"], capture_output=True, text=True, check=True).stdout
     line = [l for l in out.splitlines() if "ZADD" in l][0]
+    return float(line.split(",")[1].strip('"'))
+
+
+# A database no namespace uses, flushed before and after the many-keys ceiling.
+CEILING_DB = 15
+
+
+def redis_zadd_many_keys_ceiling(port: int, keys: int) -> float:
+    """The same pipelined ZADD spread over as many keys as there are active timelines, with new
+    members (random scores): the write fan-out makes, without anything else fan-out does. Next to
+    the issue's ceiling it separates what the key layout costs Redis from what the fan-out adds."""
+    flush = ["redis-cli", "-p", str(port), "-n", str(CEILING_DB), "flushdb"]
+    subprocess.run(flush, capture_output=True, check=True)
+    try:
+        out = subprocess.run(["redis-benchmark", "-p", str(port), "--dbnum", str(CEILING_DB), "-n", "300000", "-P",
+                              "32", "-r", str(keys), "-q", "--csv", "zadd", "tl:__rand_int__", "__rand_int__",
+                              "__rand_int__"], capture_output=True, text=True, check=True).stdout
+    finally:
+        subprocess.run(flush, capture_output=True, check=True)
+    line = [l for l in out.splitlines() if l.lower().startswith('"zadd')][0]
     return float(line.split(",")[1].strip('"'))
 
 
@@ -477,6 +500,7 @@ async def stage_capacity(settings: Any, topology: Any, cache: TimelineCache, act
             "tweets_per_s": round(n / drained), "timeline_entries_written": written,
             "entries_per_tweet": round(written / n, 1), "entries_per_s": round(written / drained),
             "share_of_zadd_ceiling": round(written / drained / zadd_ceiling, 4),
+            "share_of_many_keys_zadd_ceiling": round(written / drained / args.zadd_many_keys_ceiling, 4),
             # Entries pushed out by the cap would not show in the count above.
             "fullest_timeline": int(fullest) - 1, "timeline_cap": 800,
             "redis_script_us_per_entry": round(script_us / written, 2) if written else None,
@@ -631,14 +655,19 @@ def main(argv: list[str] | None = None) -> int:
     worker = next(a for a in apps if a.name == "worker")
     apps += [dataclasses.replace(worker, name=f"worker{i}") for i in range(2, args.workers + 1)]
     try:
-        progress("ceilings: redis-benchmark pipelined ZADD, bare aiohttp endpoint (wrk)")
+        progress("ceilings: redis-benchmark pipelined ZADD (one key, then as many as the active timelines), "
+                 "bare aiohttp endpoint (wrk)")
         results["ceilings"] = {"redis_zadd_per_s": redis_zadd_ceiling(settings.redis_port),
+                               "redis_zadd_many_keys_per_s": redis_zadd_many_keys_ceiling(settings.redis_port,
+                                                                                         len(active)),
+                               "many_keys": len(active),
                                "bare_aiohttp_requests_per_s": bare_aiohttp_ceiling()}
         launcher.up(apps)
         args.api_pid = process.read_pid(next(a for a in apps if a.name == "api").pid_file)
         args.worker_pid = process.read_pid(worker.pid_file)
         args.redis_port = settings.redis_port
         args.zadd_ceiling = results["ceilings"]["redis_zadd_per_s"]
+        args.zadd_many_keys_ceiling = results["ceilings"]["redis_zadd_many_keys_per_s"]
 
         def restart_api(n: int) -> int:
             launcher.down([a for a in apps if a.name == "api"])
@@ -701,7 +730,8 @@ def report(r: dict[str, Any]) -> None:
     print(f"highest rate sustained: {r.get('highest_sustained_tweets_per_s')} tweets/s (the figures below are its run's)")
     print(f"\ngraph: {g['users']:,} users, {g['follow_edges']:,} follows (mean {g['mean_followers']}, "
           f"max {g['max_followers']:,}), {g['active_readers']:,} active readers")
-    print(f"ceilings: redis ZADD (pipelined) {c['redis_zadd_per_s']:,.0f}/s; bare aiohttp {c['bare_aiohttp_requests_per_s']:,.0f} req/s")
+    print(f"ceilings: redis ZADD (pipelined) {c['redis_zadd_per_s']:,.0f}/s; the same into {c['many_keys']:,} keys "
+          f"{c['redis_zadd_many_keys_per_s']:,.0f}/s; bare aiohttp {c['bare_aiohttp_requests_per_s']:,.0f} req/s")
     print(f"fan-out: {f['tweets']:,} tweets -> {f['timeline_entries_written']:,} entries in {f['seconds_to_drain']}s "
           f"= {f['entries_per_s']:,}/s ({f['share_of_zadd_ceiling']:.1%} of the ZADD ceiling); worker busy "
           f"{f.get('worker_busy_cores', '?')} cores ({f.get('worker_cpu_ms_per_tweet', '?')} ms CPU per tweet), "
@@ -719,7 +749,8 @@ def report(r: dict[str, Any]) -> None:
     for phase, s in r.get("fanout_stage", {}).items():
         print(f"fan-out stage alone ({phase}): {s['tweets']:,} tweets drained in {s['seconds_to_drain']}s = {s['tweets_per_s']:,}/s, "
               f"{s['entries_per_s']:,} entries/s ({s['entries_per_tweet']} per tweet; {s['share_of_zadd_ceiling']:.2%} "
-              f"of the ZADD ceiling); fullest timeline {s['fullest_timeline']} of {s['timeline_cap']}")
+              f"of the ZADD ceiling, {s['share_of_many_keys_zadd_ceiling']:.2%} of ZADD into as many keys); fullest "
+              f"timeline {s['fullest_timeline']} of {s['timeline_cap']}")
         print(f"  per entry: Redis {s['redis_script_us_per_entry']} us in the script (busy {s['redis_script_busy_share']:.0%}), "
               f"worker CPU {s['worker_cpu_us_per_entry']} us (busy {s['worker_cpu_busy_share']:.0%}); Redis alone "
               f"could write {s['redis_bound_share_of_zadd_ceiling']:.0%} of the ZADD ceiling this way")
