@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable, Iterable
 
 import redis.asyncio as aioredis
 
+from adapters.redis_store import packed_call
+
 SENTINEL = "-"
 CELEBS = "celebs"
 CELEBS_VERSION = "celebs:v"
@@ -228,7 +230,7 @@ class GraphCache:
     async def last_reads(self, users: list[int]) -> tuple[bool, list[float | None]]:
         """Whether the last-read set is complete (see _REPAIR_BEGIN), and each user's last read
         (epoch seconds; None if not in the set), in one command."""
-        complete, *scores = await self.redis.zmscore(ACTIVE, [SENTINEL, *map(str, users)])
+        complete, *scores = await packed_call(self.redis, "ZMSCORE", ACTIVE, SENTINEL, *users)
         return complete is not None, [float(s) if s is not None else None for s in scores]
 
     async def repair_active(self, now_s: float, scan_count: int = REPAIR_SCAN_COUNT) -> bool:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 from adapters.redis_store import recent_key, timeline_key
 from agents.runtime import Runtime
-from pipeline.fanout import Mode, active_readers, fetch_groups
+from pipeline.fanout import Mode, fetch_groups, push_targets
 
 # Follower-list queries in flight at once when a batch misses the cache.
 FETCH_CONCURRENCY = 16
@@ -41,19 +41,20 @@ async def deliver_all(rt: Runtime, items: Iterable[tuple[int, int]]) -> None:
     modes = {a: policy.mode(counts[a]) for a in authors}
     pushed = [a for a in authors if modes[a] is not Mode.PULL]
     followers = await follower_lists(rt, {a: state[a][1] for a in pushed}, counts)
-    middle = [a for a in pushed if modes[a] is Mode.PUSH_ACTIVE]
-    if middle:
-        # Only readers within the activity window: one score lookup for all middle-band followers.
-        # While the last-read set is incomplete (lost, and not repaired yet) it could leave out a
-        # reader whose timeline is built: then every follower's built timeline gets the entry.
-        everyone = sorted({f for a in middle for f in followers[a]})
+    # A push lands only on a built timeline, and the last-read set holds every reader whose timeline
+    # is built (graph_cache._REPAIR_BEGIN): one score lookup for all pushed followers leaves out
+    # those who have none (most followers of a small account, most of the time) and the middle
+    # band's inactive ones, instead of a check in Redis's script per follower, which cost more than
+    # the lookup (bench/fanout.py). While the set is incomplete (lost, not repaired yet) it could
+    # leave out a built timeline: then every follower's built timeline gets the entry.
+    everyone = list({f for a in pushed for f in followers[a]})
+    if everyone:
         complete, scores = await rt.graph.last_reads(everyone)
         if complete:
             seen = dict(zip(everyone, scores))
             now = time.time()
-            for a in middle:
-                fs = followers[a]
-                followers[a] = active_readers(fs, [seen[f] for f in fs], now, policy.activity_window_s)
+            for a in pushed:
+                followers[a] = push_targets(modes[a], followers[a], seen, now, policy.activity_window_s)
         else:
             rt.repair_active_soon()
     deliveries = []

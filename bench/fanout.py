@@ -512,7 +512,12 @@ async def stage_capacity(settings: Any, topology: Any, cache: TimelineCache, act
             "worker_cpu_busy_share": round(worker_cpu_s / drained, 3),
             # If Redis ran nothing but these scripts, back to back: the best this layout can do.
             "redis_bound_share_of_zadd_ceiling": round(1e6 / (script_us / written) / zadd_ceiling, 3)
-            if written and script_us else None}
+            if written and script_us else None,
+            # If Redis ran nothing but the ZADDs themselves: inserts of new members into timelines
+            # of this size (the ceiling's ZADD rewrites one member of one key) bound any layout
+            # that keeps a sorted set per reader.
+            "redis_zadd_bound_share_of_zadd_ceiling": round(1e6 / (inside["zadd"]["us"] / written) / zadd_ceiling, 3)
+            if written and inside.get("zadd", {}).get("us") else None}
 
 
 def redis_commands(port: int) -> dict[str, int]:
@@ -753,7 +758,8 @@ def report(r: dict[str, Any]) -> None:
               f"timeline {s['fullest_timeline']} of {s['timeline_cap']}")
         print(f"  per entry: Redis {s['redis_script_us_per_entry']} us in the script (busy {s['redis_script_busy_share']:.0%}), "
               f"worker CPU {s['worker_cpu_us_per_entry']} us (busy {s['worker_cpu_busy_share']:.0%}); Redis alone "
-              f"could write {s['redis_bound_share_of_zadd_ceiling']:.0%} of the ZADD ceiling this way")
+              f"could write {s['redis_bound_share_of_zadd_ceiling']:.0%} of the ZADD ceiling this way, its ZADDs "
+              f"alone {s.get('redis_zadd_bound_share_of_zadd_ceiling') or 0:.0%}")
         print(f"  inside the script, per entry: {s.get('redis_commands_in_script_per_entry')}")
     cel = r["celebrity"]
     print(f"celebrity tweets: {cel['celebrity_tweets']} -> in {cel['follower_timelines_containing_them']} of "

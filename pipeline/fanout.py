@@ -7,8 +7,10 @@
 
 Fan-out only ever appends to timelines that are built (adapters/redis_store.py), and a timeline
 expires when its reader has not read it for the activity window, so both push modes deliver to
-the same readers; the middle band only skips the pointless pushes to inactive followers (one
-sorted-set lookup per page of followers instead of one write per follower). A celebrity's tweet
+the same readers. Both look their followers up in the last-read set first (one sorted-set lookup
+per batch), which holds every reader whose timeline is built: the first band sends to every
+follower in it, however long ago they read, the middle band only to those who read within the
+window; neither sends a write to a follower who has no timeline to write to. A celebrity's tweet
 costs O(1) writes: its author's own timeline, nothing else.
 """
 
@@ -49,6 +51,17 @@ def active_readers(followers: Sequence[int], last_read_s: Sequence[float | None]
                    window_s: int) -> list[int]:
     """The followers whose last home-timeline read is within the window."""
     return [f for f, seen in zip(followers, last_read_s) if seen is not None and now_s - seen <= window_s]
+
+
+def push_targets(mode: Mode, followers: Sequence[int], last_read_s: Mapping[int, float | None], now_s: float,
+                 window_s: int) -> list[int]:
+    """The followers a push-mode author's entry is sent to, by their last reads (None: not in the
+    last-read set, so no built timeline): in the middle band the active readers, below it every
+    follower who may have a built timeline, however long ago they read (clocks differ: the
+    timeline's expiry decides)."""
+    if mode is Mode.PUSH_ACTIVE:
+        return active_readers(followers, [last_read_s[f] for f in followers], now_s, window_s)
+    return [f for f in followers if last_read_s[f] is not None]
 
 
 def fetch_groups(sizes: Mapping[int, int], rows: int, most: int) -> list[list[int]]:

@@ -65,11 +65,13 @@ async def test_small_middle_and_celebrity_authors(running, producer, http, cass,
     await home(http, running, celeb)                      # the celebrity reads too
     await redis_client.delete(timeline_key(idle))
     # The last-read set as a long-running system has it: complete (repaired after any earlier
-    # test's flush). Then idle: built but not read (what a reader whose last read fell out of the
-    # window has until the timeline expires).
+    # test's flush). Then idle: built, but last read before the window (what such a reader has
+    # until the timeline expires; host clocks differ). crowd[0] follows the middle account and has
+    # no timeline: not in the set, so left out, and no push may create one.
     graph = GraphCache(redis_client)
     assert await graph.repair_active(time.time())
     await TimelineCache(redis_client, 800).fill(idle, [])
+    await redis_client.zadd(ACTIVE, {str(idle): time.time() - running_window(running) - 60})
 
     ids = {}
     for name, author in (("small", small), ("middle", middle), ("celeb", celeb)):
@@ -85,6 +87,7 @@ async def test_small_middle_and_celebrity_authors(running, producer, http, cass,
     assert await in_timeline(reader, "small") and await in_timeline(reader, "middle")
     assert await in_timeline(idle, "small"), "below the first band every built timeline gets it"
     assert not await in_timeline(idle, "middle"), "the middle band skips readers who are not active"
+    assert not await redis_client.exists(timeline_key(crowd[0])), "a push creates no timeline"
     for f in [reader, idle, *crowd]:
         assert not await in_timeline(f, "celeb"), "a celebrity's tweet is written to no follower timeline"
     assert await redis_client.zscore(timeline_key(celeb), str(ids["celeb"])) is not None, "just its author's own timeline: O(1) writes"
@@ -157,9 +160,15 @@ async def test_follows_reach_the_fanout_workers_cached_follower_lists(running, p
     from adapters.redis_store import TimelineCache
 
     author, first, second = await register(producer, cass, 3)
-    timelines = TimelineCache(redis_client, 800)
-    for reader in (author, first, second):
+    timelines, graph = TimelineCache(redis_client, 800), GraphCache(redis_client)
+
+    async def build(reader):
+        """What a home read does: the timeline built, the reader in the last-read set."""
         await timelines.fill(reader, [])
+        await graph.touch_active(reader, time.time())
+
+    for reader in (author, first, second):
+        await build(reader)
 
     async def pushed(reader, tweet):
         return await redis_client.zscore(timeline_key(reader), str(tweet)) is not None
@@ -190,7 +199,7 @@ async def test_follows_reach_the_fanout_workers_cached_follower_lists(running, p
     # Redis loses the generations (and everything else): no list cached before is trusted.
     await redis_client.flushdb()
     for reader in (author, first, second):
-        await timelines.fill(reader, [])
+        await build(reader)
     await follow(producer, first, author)
     await eventually(lambda: pushed(first, t3), bool, what="backfill after the flush")
     t4 = await tweet("after the flush")

@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.fanout import Mode, Policy, active_readers, fetch_groups
+from pipeline.fanout import Mode, Policy, active_readers, fetch_groups, push_targets
 from pipeline.graph import FollowerCount, apply_follow_counts
 
 POLICY = Policy(push_all_below=10_000, push_active_below=100_000, activity_window_s=604_800)
@@ -27,6 +27,18 @@ def test_active_readers_are_exactly_those_within_the_window(rows, now):
     seen = [s for _, s in rows]
     got = active_readers(followers, seen, now, 3600)
     assert got == [f for f, s in rows if s is not None and now - s <= 3600]
+
+
+@given(st.lists(st.tuples(st.integers(1, 10**6), st.none() | st.floats(0, 10**7)), max_size=50), st.floats(0, 10**7))
+def test_push_targets_skip_only_followers_without_a_timeline_below_the_middle_band(rows, now):
+    rows = list(dict(rows).items())  # a follower once, as in a follower list
+    followers = [f for f, _ in rows]
+    seen = dict(rows)
+    everyone = push_targets(Mode.PUSH_ALL, followers, seen, now, 3600)
+    active = push_targets(Mode.PUSH_ACTIVE, followers, seen, now, 3600)
+    assert everyone == [f for f, s in rows if s is not None], "every follower in the last-read set, in order"
+    assert active == active_readers(followers, [s for _, s in rows], now, 3600)
+    assert set(active) <= set(everyone)
 
 
 @given(st.dictionaries(st.integers(1, 10**6), st.integers(0, 300), max_size=80), st.integers(1, 500), st.integers(1, 10))
