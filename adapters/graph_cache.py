@@ -102,12 +102,12 @@ PRUNE_STEP = 1000
 
 # The last-read set's completeness. Only a home read builds a timeline, and the same command marks
 # the reader active (redis_store._HOME_READ), so the set holds every reader with a built timeline,
-# which is what lets the middle band skip the others, until the set itself is lost (evicted,
-# flushed) and a read starts it again: then it holds only the readers since, and a middle-band
+# which is what lets fan-out skip the others, until the set itself is lost (evicted,
+# flushed) and a read starts it again: then it holds only the readers since, and a pushed
 # tweet would miss the built timelines of the others. So the sentinel marks the set complete; a
 # set without it is repaired by a scan of the built timelines, each reader added as read now, and
 # the sentinel is written only if the set was not lost again meanwhile (the repair's own marker,
-# a member, is still there). Until then the middle band pushes to every built timeline.
+# a member, is still there). Until then fan-out pushes to every built timeline.
 # KEYS[1] the set; ARGV[1] the repair's marker, ARGV[2] now (s). 0 if the set is complete already.
 _REPAIR_BEGIN = """
 if redis.call('ZSCORE', KEYS[1], '-') then return 0 end

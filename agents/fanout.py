@@ -86,8 +86,8 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
 
     @app.timer(interval=PRUNE_ACTIVE_EVERY_S)
     async def forget_inactive_readers() -> None:
-        """A reader whose last read is older than the activity window counts nowhere (middle-band
-        pushes skip them, their timeline has expired): drop them from the last-read set, which
+        """A reader whose last read is older than the activity window counts nowhere (pushes skip
+        them, their timeline has expired): drop them from the last-read set, which
         would otherwise hold every reader ever. Idempotent, so every worker may run it."""
         try:
             await rt.stores()

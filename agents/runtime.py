@@ -98,7 +98,7 @@ class Runtime:
 
     def repair_active_soon(self) -> None:
         """Repair the last-read set in the background (GraphCache.repair_active), unless this
-        worker is repairing it already; the middle band pushes to every built timeline meanwhile."""
+        worker is repairing it already; fan-out pushes to every built timeline meanwhile."""
         if self._active_repair is None or self._active_repair.done():
             self._active_repair = asyncio.get_running_loop().create_task(self._repair_active())
 
@@ -108,8 +108,8 @@ class Runtime:
             if await self.graph.repair_active(time.time()):
                 log.info("last-read set complete again (repaired in %.1f s)", time.monotonic() - started)
             else:
-                log.warning("last-read set lost again while being repaired; the next middle-band tweet retries")
-        except Exception:  # noqa: BLE001 - the next middle-band tweet starts another repair
+                log.warning("last-read set lost again while being repaired; the next pushed tweet retries")
+        except Exception:  # noqa: BLE001 - the next pushed tweet starts another repair
             log.exception("repairing the last-read set failed")
 
     @property
