@@ -46,7 +46,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from adapters import provision
+from adapters import cql, provision
 from adapters.cassandra_store import CassandraStore, write_ts_us
 from adapters.graph_cache import GraphCache
 from adapters.hot_cache import HotCache
@@ -129,6 +129,38 @@ async def load(settings: Any, users: list[int], graph: dict[int, list[int]], act
         return n_edges
     finally:
         await cache.close()
+        await cass.close()
+
+
+# After the load Cassandra compacts and flushes what it was just given, for minutes at the issue's
+# scale, on the cores the pipeline needs next: the first steady rate would pay for it. So the run
+# waits until those pools are idle for a few polls in a row (bounded), and reports the wait.
+SETTLE_POOLS = ("CompactionExecutor", "MemtableFlushWriter")
+SETTLE_QUIET_POLLS = 3
+SETTLE_MAX_S = 1200
+
+
+async def settle_cassandra(settings: Any) -> dict[str, Any]:
+    """Wait until Cassandra's compaction and flush pools have no active or pending task
+    (system_views.thread_pools), at most SETTLE_MAX_S."""
+    cass = await CassandraStore.open(settings)
+    try:
+        stmt = await cql.prepare(cass.session, "SELECT name, active_tasks, pending_tasks, completed_tasks "
+                                               "FROM system_views.thread_pools")
+
+        async def pools() -> dict[str, dict[str, Any]]:
+            return {r["name"]: r for r in await cql.execute(cass.session, stmt) if r["name"] in SETTLE_POOLS}
+
+        t0, quiet = time.monotonic(), 0
+        first = last = await pools()
+        while quiet < SETTLE_QUIET_POLLS and time.monotonic() - t0 < SETTLE_MAX_S:
+            await asyncio.sleep(1)  # a poll interval, not a readiness guess: the condition is checked
+            last = await pools()
+            quiet = quiet + 1 if all(p["active_tasks"] + p["pending_tasks"] == 0 for p in last.values()) else 0
+        return {"waited_s": round(time.monotonic() - t0, 1), "settled": quiet >= SETTLE_QUIET_POLLS,
+                "tasks_completed_meanwhile": {n: last[n]["completed_tasks"] - first[n]["completed_tasks"]
+                                              for n in last if n in first}}
+    finally:
         await cass.close()
 
 
@@ -411,7 +443,7 @@ async def steady_rate(settings: Any, topology: Any, cache: TimelineCache, graph:
     before = await timeline_entries(cache, active)
     progress(f"producing {rate} tweets/s for {args.duration}s, probing delivery through the API")
     worker_cpu, busy, t0 = cpu_seconds(args.worker_pid), machine_cpu_seconds(), time.monotonic()
-    stolen = machine_steal_seconds()
+    stolen, procs = machine_steal_seconds(), process_cpu_seconds()
     spy = profile(args, args.worker_pid, f"worker-{rate}", args.duration)
     run = await drive(settings, topology, graph, active_set, celebs, pushed_authors, rate, args.duration, rng)
     t_done = run["t_done"]
@@ -419,6 +451,8 @@ async def steady_rate(settings: Any, topology: Any, cache: TimelineCache, graph:
     worker_cores = (cpu_seconds(args.worker_pid) - worker_cpu) / steady_s
     machine_cores = (machine_cpu_seconds() - busy) / steady_s
     stolen_cores = (machine_steal_seconds() - stolen) / steady_s
+    # Who else was busy (the JVMs' own work, a compaction, the probes): the machine's share above.
+    busiest_cores = busiest(procs, process_cpu_seconds(), steady_s)
     if spy is not None:
         spy.wait(timeout=60)
     written = await timeline_entries(cache, active) - before
@@ -437,6 +471,7 @@ async def steady_rate(settings: Any, topology: Any, cache: TimelineCache, graph:
             # Of those, the time the host ran others instead (a noisy neighbour, not this pipeline).
             "machine_stolen_cores": round(stolen_cores, 2),
             "worker_cpu_ms_per_tweet": round(worker_cores * steady_s * 1000 / len(run["sent"]), 3),
+            "busiest_processes_cores": busiest_cores,
         },
         "delivery_ms": {k: summary_ms(v) if v else None for k, v in run["latencies"].items()},
         "delivery_split_ms": stage_split(settings, run["seen"]),
@@ -646,11 +681,15 @@ def main(argv: list[str] | None = None) -> int:
     progress(f"loading {len(users):,} users and their follows into Cassandra")
     t = time.monotonic()
     n_edges = asyncio.run(load(settings, users, graph, active, policy))
+    load_s = time.monotonic() - t
+    progress("waiting for Cassandra's compactions and flushes after the load")
+    settled = asyncio.run(settle_cassandra(settings))
+    progress(f"  {settled}")
     results: dict[str, Any] = {"graph": {
         "users": len(users), "follow_edges": n_edges, "mean_followers": round(n_edges / len(users), 1),
         "max_followers": max(len(f) for f in graph.values()), "active_readers": len(active),
         "bands": {"push_all_below": args.push_all_below, "push_active_below": args.push_active_below},
-        "load_s": round(time.monotonic() - t, 1)}, "api_processes": settings.api_processes,
+        "load_s": round(load_s, 1), "cassandra_settle": settled}, "api_processes": settings.api_processes,
         "workers": args.workers,
         "batches_in_flight": {a: topology.agents[a].batches_in_flight for a in ("moderation", "fanout")}}
     celebs = [a for a, fs in graph.items() if policy.is_pulled(len(fs))]
@@ -727,14 +766,15 @@ def report(r: dict[str, Any]) -> None:
               f"({row['seconds_behind_at_the_end']} s behind when the last tweet was sent); delivery (pushed) "
               f"p50 {d.get('p50_ms')} ms, p99 {d.get('p99_ms')} ms; worker busy {row['fanout']['worker_busy_cores']} "
               f"cores, machine {row['fanout']['machine_busy_cores']} of 2 (stolen by the host "
-              f"{row['fanout'].get('machine_stolen_cores', '?')})")
+              f"{row['fanout'].get('machine_stolen_cores', '?')}) {row['fanout'].get('busiest_processes_cores', {})}")
         for m in row.get("missed_probes", []):
             print(f"  missed probe ({m['kind']}): tweet {m['tweet_id']}, verdict {m['stored_verdict']}, in the author's "
                   f"recent set {m['in_recent_set']} (built {m['recent_set_built']}), visible to the reader after the run "
                   f"{m['visible_now']} ({m['page_size_now']} tweets on that page)")
     print(f"highest rate sustained: {r.get('highest_sustained_tweets_per_s')} tweets/s (the figures below are its run's)")
     print(f"\ngraph: {g['users']:,} users, {g['follow_edges']:,} follows (mean {g['mean_followers']}, "
-          f"max {g['max_followers']:,}), {g['active_readers']:,} active readers")
+          f"max {g['max_followers']:,}), {g['active_readers']:,} active readers; loaded in {g['load_s']} s, then "
+          f"Cassandra's compactions and flushes {g.get('cassandra_settle')}")
     print(f"ceilings: redis ZADD (pipelined) {c['redis_zadd_per_s']:,.0f}/s; the same into {c['many_keys']:,} keys "
           f"{c['redis_zadd_many_keys_per_s']:,.0f}/s; bare aiohttp {c['bare_aiohttp_requests_per_s']:,.0f} req/s")
     print(f"fan-out: {f['tweets']:,} tweets -> {f['timeline_entries_written']:,} entries in {f['seconds_to_drain']}s "
