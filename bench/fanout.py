@@ -9,7 +9,8 @@ accounts and a few celebrities, bands scaled to the graph (--push-all-below, --p
 the issue's scale is --users 100000 --mean-followers 100 --push-all-below 10000
 --push-active-below 50000: topology.yaml's 100,000 cannot be crossed with 100,000 users, so the
 celebrities have 50,000-90,000 followers; 10 M follows take 11-22 min to load on 2 cores). A share
-of users are active readers with built timelines. Then, through the real pipeline (Kafka ->
+of users are active readers with built timelines. Then it waits, bounded, until Cassandra has
+compacted and flushed what it was given (reported). Then, through the real pipeline (Kafka ->
 worker -> Redis/Cassandra -> API), after a warm-up that is not measured, it produces tweets at
 each steady rate of --rate (a comma-separated sweep) and measures:
 
