@@ -41,11 +41,13 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
+from cassandra import OperationTimedOut, WriteTimeout
 
 from adapters import cql, provision
 from adapters.cassandra_store import CassandraStore, write_ts_us
@@ -90,6 +92,24 @@ def generate_graph(users: list[int], mean: float, middle: int, celebs: int, push
     return followers
 
 
+# A cold Cassandra, given millions of rows as fast as the driver sends them, can time a write out
+# (a run died so a minute into the load). Every load write is idempotent (fixed timestamps): it is
+# sent again, after a pause that grows with each attempt.
+LOAD_ATTEMPTS = 5
+
+
+async def _again_on_timeout(what: str, call: Callable[[], Awaitable[Any]]) -> Any:
+    for attempt in range(1, LOAD_ATTEMPTS + 1):
+        try:
+            return await call()
+        except (WriteTimeout, OperationTimedOut) as exc:
+            if attempt == LOAD_ATTEMPTS:
+                raise
+            progress(f"  {what}: {type(exc).__name__}, sent again in {attempt} s (idempotent)")
+            await asyncio.sleep(attempt)
+    raise AssertionError("unreachable")
+
+
 async def load(settings: Any, users: list[int], graph: dict[int, list[int]], active: list[int],
                policy: Any) -> int:
     cass = await CassandraStore.open(settings)
@@ -97,7 +117,8 @@ async def load(settings: Any, users: list[int], graph: dict[int, list[int]], act
     graph_cache = GraphCache(cache.redis)
     now = int(time.time() * 1000)
     try:
-        await cass.save_users([(User(u, f"u{u % 10**9}", "Bench", "", False, None, now), write_ts_us(now)) for u in users])
+        rows = [(User(u, f"u{u % 10**9}", "Bench", "", False, None, now), write_ts_us(now)) for u in users]
+        await _again_on_timeout("users", lambda: cass.save_users(rows))
         # One table at a time, its rows in partition order (followers by followee, then followees
         # by follower), in chunks of whole partitions: each partition's rows go in full batches.
         following: dict[int, list[int]] = {}
@@ -112,13 +133,13 @@ async def load(settings: Any, users: list[int], graph: dict[int, list[int]], act
             for i, (key, others) in enumerate(lists.items(), 1):
                 chunk += [edge(key, o) for o in others]
                 if len(chunk) >= LOAD_CHUNK or i == len(lists):
-                    await cass.apply_edges("follow", chunk, tables=(table,))
+                    await _again_on_timeout(table, lambda: cass.apply_edges("follow", chunk, tables=(table,)))
                     done += len(chunk)
                     chunk = []
                     progress(f"  {table}: {done:,}/{n_edges:,}")
         del following
         counts = {a: FollowerCount(len(fs), 0, 0) for a, fs in graph.items()}
-        await cass.save_follower_counts(counts)
+        await _again_on_timeout("follower counts", lambda: cass.save_follower_counts(counts))
         flags = {a: policy.is_pulled(len(fs)) for a, fs in graph.items()}
         await cass.set_celebrities({a: True for a, f in flags.items() if f})
         await graph_cache.set_follower_counts({a: len(fs) for a, fs in graph.items()})
