@@ -51,7 +51,14 @@ async def test_a_kill_mid_stream_loses_no_tweet_and_keeps_deletions_after_their_
                          what="moderation started on the backlog")
         pid = process.read_pid(worker.pid_file)
         os.kill(pid, signal.SIGKILL)
-        process.reap(pid)
+
+        async def gone() -> bool:
+            process.reap(pid)
+            return not process.is_running(pid, worker.marker)
+
+        # A signal is sent, not waited for: until the process is gone, launcher.up below takes it
+        # for the running worker and starts none.
+        await eventually(gone, bool, timeout_s=30, what="the killed worker gone")
         assert committed(bootstrap, group, ingest) != end, "killed before the backlog was done"
 
         launcher.up([worker])  # starts again from the last commit: part of the backlog comes twice
