@@ -20,9 +20,11 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
 
+import numpy as np
+import numpy.typing as npt
 import redis.asyncio as aioredis
 
-from adapters.redis_store import packed_call
+from adapters.redis_store import TIMELINE_PREFIX, packed_call
 
 SENTINEL = "-"
 CELEBS = "celebs"
@@ -227,11 +229,11 @@ class GraphCache:
             if removed < step:
                 return total
 
-    async def last_reads(self, users: list[int]) -> tuple[bool, list[float | None]]:
+    async def last_reads(self, users: list[int]) -> tuple[bool, npt.NDArray[np.float64]]:
         """Whether the last-read set is complete (see _REPAIR_BEGIN), and each user's last read
-        (epoch seconds; None if not in the set), in one command."""
+        (epoch seconds; NaN if not in the set), in one command."""
         complete, *scores = await packed_call(self.redis, "ZMSCORE", ACTIVE, SENTINEL, *users)
-        return complete is not None, [float(s) if s is not None else None for s in scores]
+        return complete is not None, np.array([float(s) if s is not None else np.nan for s in scores], dtype=np.float64)
 
     async def repair_active(self, now_s: float, scan_count: int = REPAIR_SCAN_COUNT) -> bool:
         """Make the last-read set complete again (see _REPAIR_BEGIN): every reader whose timeline
@@ -241,9 +243,10 @@ class GraphCache:
         if not await self._repair_begin(keys=[ACTIVE], args=[marker, now_s]):
             return True
         readers: list[str] = []
-        async for key in self.redis.scan_iter(match="tl:*", count=scan_count):
-            if key[3:].isdigit():  # not a rebuild lock (tl:{user}:lock)
-                readers.append(key[3:])
+        n = len(TIMELINE_PREFIX)
+        async for key in self.redis.scan_iter(match=f"{TIMELINE_PREFIX}*", count=scan_count):
+            if key[n:].isdigit():  # not a rebuild lock (hl:{user}:lock)
+                readers.append(key[n:])
             if len(readers) >= scan_count:
                 if not await self._repair_add(keys=[ACTIVE], args=[marker, now_s, *readers]):
                     return False

@@ -1,13 +1,30 @@
-"""Home timelines in Redis: capped sorted sets that are either complete or absent.
+"""Home timelines in Redis: capped lists of tweet ids that are either complete or absent.
 
-    tl:{user_id}   ZSET  member = tweet id (decimal)   score = tweet's epoch ms (exact in a double)
-                   plus the sentinel member "-" at score 0, written when the timeline is built.
+    hl:{user}   LIST  tweet ids (decimal; Redis keeps each as a 64-bit integer, ~10 bytes), oldest
+                      first, the newest appended at the tail; the sentinel "-" at the head when
+                      the list was built, so that a built timeline with no entries exists
+    al:{author} LIST  the same shape: an author's own recent entries, built only when a reader
+                      pulls them (celebrities)
 
-A timeline key exists only once it was built from Cassandra (rebuild) and then holds the
-sentinel; fan-out appends only to timelines that exist (one Lua call per reader, pipelined), so a
-push can never create a partial timeline that a reader would mistake for a full one. A missing key
-(never read, evicted, FLUSHALL) is rebuilt on the next read. Score = ms, not the snowflake: a
-double holds integers only up to 2^53 and snowflakes are 63 bits (DESIGN.md decision 7).
+This is the layout Twitter's timeline cache used ("Timelines at Scale", 2012: Redis native lists,
+RPUSHX so that only cached timelines are written). A key exists only once it was built from
+Cassandra (fill) and then holds at least the sentinel; fan-out appends with RPUSHX, which writes
+only to a list that exists, so a push can never create a partial timeline that a reader would
+mistake for a full one. A missing key (never read, evicted, FLUSHALL) is rebuilt on the next read.
+
+Why lists, not sorted sets: an append is O(1); bench/timeline_layout.py measured Redis's own time
+per entry at 1.6 us against 5.5-6.2 us for a ZADD of a new member (3,000 timelines of 500), 0.5
+against 2.0 us five entries per command, and 10.5 bytes per entry against 119.5 (a skiplist; 11.5
+against 21.0 at 100 entries, a listpack). What a sorted set gave for free is kept so:
+- Order: fan-out appends a batch's entries for one reader in id order, and batches arrive in
+  about time order, so a list is in id order but for the few entries that concurrent batches
+  interleave. A read takes the tail (a page plus TAIL_SLACK) and sorts it; a page with a cursor
+  into the past (max_id) reads the whole list (at most cap + TRIM_SLACK ids). Merges of older
+  entries (a rebuild, a follow's backfill) rewrite the list sorted (fill).
+- Idempotence: a replayed push appends an id again; reads take distinct ids, so every page is
+  what it was (a duplicate only takes a place under the cap until it is trimmed away).
+- The cap: an append that takes a list past cap + TRIM_SLACK trims it back to its newest cap
+  elements (by position, which is id order but for that interleaving).
 """
 
 from __future__ import annotations
@@ -18,16 +35,25 @@ from dataclasses import dataclass
 from typing import Any
 
 import hiredis
+import numpy as np
+import numpy.typing as npt
 import redis.asyncio as aioredis
-from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, WatchError
 
 from adapters.redis_mux import Commands, Pooled
 from pipeline import timeline
-from pipeline.snowflake import timestamp_ms
 
 SENTINEL = "-"
+
+# Elements a page read takes from a list's tail beyond the page itself: room for entries that
+# concurrent batches appended out of order, and for replayed duplicates.
+TAIL_SLACK = 64
+# A list is trimmed back to the cap once an append takes it this far past it: one LTRIM per 64
+# appends instead of one per append.
+TRIM_SLACK = 64
+# Attempts at rewriting a list (fill) while pushes keep changing it, before appending instead.
+MERGE_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
@@ -38,7 +64,7 @@ class RateCheck:
     limits: list[int]  # one per key
 
 
-# A page of an author's recent-entry set: (ids, the set's size), or None when it is not built.
+# A page of an author's recent-entry list: (ids, the list's length), or None when it is not built.
 RecentPage = tuple[list[int], int] | None
 
 
@@ -50,34 +76,24 @@ class HomeRead:
     viewer: str | None
     generation: str | None
     counts: list[int]  # the rate-limit counters after this request, if a RateCheck was given
-    recent: dict[int, RecentPage]  # the pages of the recent-entry sets asked for, by author
+    recent: dict[int, RecentPage]  # the pages of the recent-entry lists asked for, by author
 
 
-# KEYS = timelines (or authors' recent sets), entry by entry; ARGV[1] cap, then per entry: score,
-# member, and how many of the KEYS that follow are its. Appends to built keys only, trims them to
-# the cap, and returns how many (key, entry) pairs landed. One call carries a whole batch's
-# deliveries: redis-py spends far more CPU per command, and per argument, than Redis spends per
-# ZADD, and this layout costs one argument per delivery (bench/fanout.py).
+# KEYS = lists (timelines, or authors' recent lists), ARGV[1] cap, ARGV[2] trim slack, then per
+# key: how many ids follow, and the ids (oldest first). Appends to built lists only (RPUSHX), trims
+# one that grew past cap + slack, and returns how many (list, id) pairs landed. One call carries
+# many lists' appends: redis-py spends more CPU per command than Redis spends per append.
 _PUSH_ENTRIES = """
-local cap = tonumber(ARGV[1])
-local k = 1
-local took = 0
-for i = 2, #ARGV, 3 do
-  local score, member = ARGV[i], ARGV[i + 1]
-  local last = k + tonumber(ARGV[i + 2]) - 1
-  for j = k, last do
-    local key = KEYS[j]
-    -- A built key holds at least the sentinel: its size answers "built?" and "full?" at once.
-    local size = redis.call('ZCARD', key)
-    if size > 0 then
-      size = size + redis.call('ZADD', key, score, member)
-      if size > cap + 1 then
-        redis.call('ZREMRANGEBYRANK', key, 1, -(cap + 1))
-      end
-      took = took + 1
-    end
+local cap, slack = tonumber(ARGV[1]), tonumber(ARGV[2])
+local j, took = 3, 0
+for i = 1, #KEYS do
+  local n = tonumber(ARGV[j])
+  local size = redis.call('RPUSHX', KEYS[i], unpack(ARGV, j + 1, j + n))
+  if size > 0 then
+    took = took + n
+    if size > cap + slack then redis.call('LTRIM', KEYS[i], -cap, -1) end
   end
-  k = last + 1
+  j = j + n + 1
 end
 return took
 """
@@ -95,18 +111,18 @@ def connect(url: str) -> aioredis.Redis:
     return aioredis.Redis(connection_pool=pool)
 
 
-# Lua, shared by the scripts below: a page of each of KEYS[first..last] (sorted sets of the
-# timeline's shape: authors' recent entries), between scores hi and lo, at most n members. Per
-# key: {} if not built, else {size, members}.
-_PAGES_OF = """
-local function pages_of(first, last, hi, lo, n)
+# Lua, shared by the scripts below: each of KEYS[first..last] (lists of the timeline's shape:
+# authors' recent entries) from element `start` to the end (0: the whole list; -n: its tail).
+# Per key: {} if not built, else {length, elements}. A built list is never empty (the sentinel).
+_LISTS_OF = """
+local function lists_of(first, last, start)
   local out = {}
   for i = first, last do
-    local key = KEYS[i]
-    if redis.call('EXISTS', key) == 0 then
+    local size = redis.call('LLEN', KEYS[i])
+    if size == 0 then
       out[#out + 1] = {}
     else
-      out[#out + 1] = {redis.call('ZCARD', key), redis.call('ZREVRANGEBYSCORE', key, hi, lo, 'LIMIT', 0, n)}
+      out[#out + 1] = {size, redis.call('LRANGE', KEYS[i], start, -1)}
     end
   end
   return out
@@ -114,58 +130,67 @@ end
 """
 
 # KEYS[1] active readers, KEYS[2] the reader's timeline, KEYS[3] celebrity set, KEYS[4] its version
-# (adapters/graph_cache.py), KEYS[5] cached viewer, KEYS[6] its generation, then ARGV[8] rate-limit
-# counters (adapters/ratelimit.py: the user's, then the IP's), then authors' recent-entry sets to
-# read pages of (the followed celebrities, as the caller guesses them); ARGV reader, now (s), max
-# score, min score, count, timeline TTL, the celebrity set's version the caller holds ("" for
-# none), the number of counters, their expiry (ms) and limits. The celebrity set's members come
-# back only if its version differs (or it is gone): a large set is not sent with every read. A
-# home read in one command, its rate-limit count included: redis-py and the event loop spend
+# (adapters/graph_cache.py), KEYS[5] cached viewer, KEYS[6] its generation, then ARGV[6] rate-limit
+# counters (adapters/ratelimit.py: the user's, then the IP's), then authors' recent lists to read
+# (the followed celebrities, as the caller guesses them); ARGV reader, now (s), the element to
+# read the lists from (lists_of), timeline TTL, the celebrity set's version the caller holds (""
+# for none), the number of counters, their expiry (ms) and limits. The celebrity set's members
+# come back only if its version differs (or it is gone): a large set is not sent with every read.
+# A home read in one command, its rate-limit count included: redis-py and the event loop spend
 # more CPU per command than the API spends on anything else per read. Over a limit, nothing is
 # read: {-1, {}, nil, nil, nil, nil, counts, {}}.
-_HOME_READ = _PAGES_OF + """
+_HOME_READ = _LISTS_OF + """
 local counts = {}
 local over = false
-local rates = tonumber(ARGV[8])
+local rates = tonumber(ARGV[6])
 for i = 7, 6 + rates do
   local n = redis.call('INCR', KEYS[i])
-  if n == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[9]) end
+  if n == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[7]) end
   counts[#counts + 1] = n
-  if n > tonumber(ARGV[9 + #counts]) then over = true end
+  if n > tonumber(ARGV[7 + #counts]) then over = true end
 end
 if over then return {-1, {}, false, false, false, false, counts, {}} end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-local exists = redis.call('EXISTS', KEYS[2])
-local page = {}
-if exists == 1 then
-  page = redis.call('ZREVRANGEBYSCORE', KEYS[2], ARGV[3], ARGV[4], 'LIMIT', 0, tonumber(ARGV[5]))
-  redis.call('EXPIRE', KEYS[2], ARGV[6])
-end
+local start = tonumber(ARGV[3])
+local home = lists_of(2, 2, start)[1]
+if #home > 0 then redis.call('EXPIRE', KEYS[2], ARGV[4]) end
 local version = redis.call('GET', KEYS[4])
 local celebs = false
-if not version or version ~= ARGV[7] or redis.call('EXISTS', KEYS[3]) == 0 then
+if not version or version ~= ARGV[5] or redis.call('EXISTS', KEYS[3]) == 0 then
   celebs = redis.call('SMEMBERS', KEYS[3])
 end
-return {exists, page, celebs, version, redis.call('GET', KEYS[5]), redis.call('GET', KEYS[6]), counts,
-        pages_of(7 + rates, #KEYS, ARGV[3], ARGV[4], tonumber(ARGV[5]))}
+return {1, home, celebs, version, redis.call('GET', KEYS[5]), redis.call('GET', KEYS[6]), counts,
+        lists_of(7 + rates, #KEYS, start)}
 """
 
-# KEYS = authors' recent-entry sets; ARGV max score, min score, count.
-_READ_PAGES = _PAGES_OF + """
-return pages_of(1, #KEYS, ARGV[1], ARGV[2], tonumber(ARGV[3]))
+# KEYS = lists; ARGV[1] the element to read them from.
+_READ_LISTS = _LISTS_OF + """
+return lists_of(1, #KEYS, tonumber(ARGV[1]))
 """
 
 # Keys per call: keeps one script run short (Redis runs scripts one at a time).
 KEYS_PER_CALL = 1000
+# Ids per call, and per list in one call (Lua's unpack is bounded by its stack).
+IDS_PER_CALL = 20_000
+IDS_PER_LIST = 4_000
+
+
+# Home-timeline keys: the prefix, then the reader's id (graph_cache.repair_active scans for them).
+TIMELINE_PREFIX = "hl:"
 
 
 def timeline_key(user_id: int) -> str:
-    return f"tl:{user_id}"
+    return f"{TIMELINE_PREFIX}{user_id}"
 
 
 def recent_key(author_id: int) -> str:
     """An author's own recent entries (built only when a reader pulls them: celebrities)."""
-    return f"ur:{author_id}"
+    return f"al:{author_id}"
+
+
+# A page read of a list: from its tail, or all of it (a cursor into the past: max_id).
+def read_start(limit: int, max_id: int | None) -> int:
+    return 0 if max_id is not None else -(limit + TAIL_SLACK)
 
 
 class TimelineCache:
@@ -177,7 +202,7 @@ class TimelineCache:
         self.cap = cap
         self._push = client.register_script(_PUSH_ENTRIES)
         self._home_read = client.register_script(_HOME_READ)
-        self._read_pages = client.register_script(_READ_PAGES)
+        self._read_lists = client.register_script(_READ_LISTS)
 
     @classmethod
     def from_url(cls, url: str, cap: int, reads: Commands | None = None) -> TimelineCache:
@@ -188,31 +213,41 @@ class TimelineCache:
 
     async def push(self, entries: Iterable[tuple[int, int]]) -> int:
         """Append (reader, tweet id) entries to built timelines; returns how many landed."""
-        by_entry: dict[int, list[str]] = defaultdict(list)
+        by_reader: dict[int, list[int]] = defaultdict(list)
         for reader, tweet_id in entries:
-            by_entry[tweet_id].append(timeline_key(reader))
-        return await self.push_entries(by_entry.items())
+            by_reader[reader].append(tweet_id)
+        lists = [sorted(ids) for ids in by_reader.values()]
+        return await self.push_lists([timeline_key(r) for r in by_reader], [len(ids) for ids in lists],
+                                     [i for ids in lists for i in ids])
 
-    async def push_entries(self, deliveries: Iterable[tuple[int, Sequence[str]]]) -> int:
-        """Append each entry to those of its keys that are built (timelines, or authors' recent
-        sets), up to KEYS_PER_CALL keys per script call, all calls in one pipeline; returns how
-        many (key, entry) pairs landed (a replay lands the same pairs again, changing nothing)."""
-        calls: list[tuple[list[str], list[int | str]]] = []
-        keys: list[str] = []
-        args: list[int | str] = [self.cap]
-        for entry, entry_keys in deliveries:
-            score, member = timestamp_ms(entry), str(entry)
-            start = 0
-            while start < len(entry_keys):
-                part = entry_keys[start:start + KEYS_PER_CALL - len(keys)]
-                keys += part
-                args += (score, member, len(part))
-                start += len(part)
-                if len(keys) >= KEYS_PER_CALL:
-                    calls.append((keys, args))
-                    keys, args = [], [self.cap]
-        if keys:
-            calls.append((keys, args))
+    async def push_lists(self, keys: Sequence[str], sizes: Sequence[int] | npt.NDArray[np.int64],
+                         ids: Sequence[int] | npt.NDArray[np.int64]) -> int:
+        """Append to each list of `keys` that is built its `sizes[i]` ids, taken in turn from
+        `ids` (each list's oldest first), in script calls of up to KEYS_PER_CALL lists and
+        IDS_PER_CALL ids, all calls in one pipeline; returns how many (list, id) pairs landed (a
+        replay lands them again: reads take distinct ids)."""
+        if not len(keys):
+            return 0
+        sizes, ids = np.asarray(sizes, dtype=np.int64), np.asarray(ids, dtype=np.int64)
+        if not sizes.all():  # nothing to append to those (RPUSHX needs a value)
+            keys = [k for k, n in zip(keys, sizes.tolist()) if n]
+            sizes = sizes[sizes > 0]
+            if not keys:
+                return 0
+        if sizes.max() > IDS_PER_LIST:  # rare (a merge that gave up): cut such lists' ids in parts
+            keys, sizes = _split_long(keys, sizes)
+        ends = np.cumsum(sizes)
+        starts = ends - sizes
+        calls: list[tuple[Sequence[str], list[int]]] = []
+        first = 0
+        while first < len(keys):
+            # As many lists as fit: KEYS_PER_CALL, and their ids within IDS_PER_CALL (one at least).
+            fits = int(np.searchsorted(ends, starts[first] + IDS_PER_CALL, side="right"))
+            last = max(first + 1, min(first + KEYS_PER_CALL, fits))
+            # Each list's count before its ids, as the script reads them.
+            args = np.insert(ids[starts[first]:ends[last - 1]], starts[first:last] - starts[first], sizes[first:last])
+            calls.append((keys[first:last], [self.cap, TRIM_SLACK, *args.tolist()]))
+            first = last
         return sum(int(n) for n in await evalsha_many(self.redis, self._push, calls))
 
     async def remove(self, entries: Iterable[tuple[int, int]], author: int | None = None) -> None:
@@ -221,36 +256,65 @@ class TimelineCache:
         pipe = self.redis.pipeline(transaction=False)
         count = 0
         for reader, tweet_id in entries:
-            pipe.zrem(timeline_key(reader), str(tweet_id))
+            pipe.lrem(timeline_key(reader), 0, str(tweet_id))
             if author is not None:
-                pipe.zrem(recent_key(author), str(tweet_id))
+                pipe.lrem(recent_key(author), 0, str(tweet_id))
             count += 1
         if count:
             await pipe.execute()
 
     async def fill(self, reader: int, tweet_ids: Iterable[int], key: str | None = None,
-                   ttl_s: int | None = None) -> None:
-        """Build (or merge into) a reader's timeline: the sentinel plus the given entries, capped,
-        living `ttl_s` from now if given (in the same transaction: a built timeline never outlives
-        its reader's activity by a crash in between, see graph_cache._REPAIR_BEGIN). With `key`,
-        the same for another key of this shape (an author's recent entries)."""
-        mapping: dict[str, float] = {SENTINEL: 0}
-        mapping.update({str(t): timestamp_ms(t) for t in tweet_ids})
+                   ttl_s: int | None = None, create: bool = True) -> bool:
+        """Build (or merge into) a reader's timeline: the sentinel plus its entries and the given
+        ones, sorted, capped, living `ttl_s` from now if given (in the same transaction: a built
+        timeline never outlives its reader's activity by a crash in between, see
+        graph_cache._REPAIR_BEGIN), else as long as it had to live. With `key`, the same for
+        another list of this shape (an author's recent entries). With create=False only a built
+        list is merged into (a follow's backfill); returns whether the list is built.
+
+        The list is rewritten under WATCH: a push that lands meanwhile makes the rewrite fail and
+        start over. After MERGE_ATTEMPTS the ids are appended instead (reads sort what they take)."""
         key = key or timeline_key(reader)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.zadd(key, mapping)
-        pipe.zremrangebyrank(key, 1, -(self.cap + 1))  # keep rank 0 (sentinel) and the top cap
+        ids = set(tweet_ids)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for _attempt in range(MERGE_ATTEMPTS):
+                try:
+                    await pipe.watch(key)
+                    current = await pipe.lrange(key, 0, -1)
+                    if not current and not create:
+                        return False
+                    merged = timeline.merged_oldest_first(current, ids, self.cap, SENTINEL)
+                    if current and merged == [int(m) for m in current if m != SENTINEL]:
+                        # Nothing new (a rebuild's second read, a backfill of what is there).
+                        if ttl_s is not None:
+                            await pipe.expire(key, ttl_s)
+                        return True
+                    ttl_ms = await pipe.pttl(key) if current and ttl_s is None else -1
+                    pipe.multi()
+                    pipe.delete(key)
+                    pipe.rpush(key, SENTINEL, *merged)
+                    if ttl_s is not None:
+                        pipe.expire(key, ttl_s)
+                    elif ttl_ms > 0:
+                        pipe.pexpire(key, ttl_ms)
+                    await pipe.execute()
+                    return True
+                except WatchError:
+                    continue
+        # Pushes kept landing in this list: append to it as they do (it exists: they landed).
+        await self.push_lists([key], [len(ids)], sorted(ids))
         if ttl_s is not None:
-            pipe.expire(key, ttl_s)
-        await pipe.execute()
+            await self.redis.expire(key, ttl_s)
+        return True
 
     async def page(self, reader: int, limit: int, max_id: int | None = None,
-                   since_id: int | None = None) -> list[int] | None:
-        """Newest-first ids with since_id < id <= max_id, or None when the timeline isn't built."""
-        pipe = self.redis.pipeline(transaction=False)
-        self.queue_page(pipe, reader, limit, max_id, since_id)
-        exists, members = await pipe.execute()
-        return self.page_result(exists, members, limit, max_id, since_id)
+                   since_id: int | None = None, key: str | None = None) -> list[int] | None:
+        """Newest-first ids with since_id < id <= max_id, or None when the timeline isn't built
+        (the whole list is read)."""
+        (reply,) = await self._read_lists(keys=[key or timeline_key(reader)], args=[0])
+        if not reply:
+            return None
+        return timeline.page(timeline.newest_first(reply[1], SENTINEL), limit, max_id, since_id)
 
     async def home_read(self, reader: int, now_s: float, limit: int, max_id: int | None, since_id: int | None,
                         ttl_s: int, celebs_keys: tuple[str, str], active_key: str, viewer_keys: list[str],
@@ -260,65 +324,74 @@ class TimelineCache:
         celebrity set (unless it is still at `celebs_version`; keys: the set, its version) and
         the cached viewer, in one command; with `rate`, count the request against its limits
         first, and read nothing if it is over one. With `recent_of`, the same page of those
-        authors' recent-entry sets comes along (the followed celebrities)."""
-        hi, lo = _score_range(max_id, since_id)
+        authors' recent lists comes along (the followed celebrities)."""
+        start = read_start(limit, max_id)
         rate_keys = rate.keys if rate is not None else []
         keys = [active_key, timeline_key(reader), *celebs_keys, *viewer_keys, *rate_keys, *map(recent_key, recent_of)]
-        args: list[int | float | str] = [str(reader), now_s, hi, lo, limit * 2 + 16, ttl_s, celebs_version or "",
-                                         len(rate_keys)]
+        args: list[int | float | str] = [str(reader), now_s, start, ttl_s, celebs_version or "", len(rate_keys)]
         if rate is not None:
             args += [rate.expire_ms, *rate.limits]
-        exists, members, celebs, version, viewer, generation, counts, pages = await self.reads.script(
+        status, home, celebs, version, viewer, generation, counts, lists = await self.reads.script(
             self._home_read, keys, args)
-        if exists == -1:
+        if status == -1:
             return HomeRead(None, None, None, None, None, [int(n) for n in counts], {})
-        page = self.page_result(exists, members, limit, max_id, since_id)
-        recent = dict(zip(recent_of, self._recent_results(pages, limit, max_id, since_id)))
+        read = await self._pages([timeline_key(reader), *map(recent_key, recent_of)], [home, *lists], limit,
+                                 max_id, since_id)
+        recent = dict(zip(recent_of, read[1:]))
+        page = read[0][0] if read[0] is not None else None
         return HomeRead(page, set(celebs) if celebs is not None else None, version, viewer, generation,
                         [int(n) for n in counts], recent)
 
     async def recent_pages(self, authors: list[int], limit: int, max_id: int | None,
                            since_id: int | None) -> list[RecentPage]:
-        """Pages of several authors' recent-entry sets in one command: (ids, set size) or None
-        when a set is not built."""
-        hi, lo = _score_range(max_id, since_id)
-        replies = await self.reads.script(self._read_pages, [recent_key(a) for a in authors], [hi, lo, limit * 2 + 16])
-        return self._recent_results(replies, limit, max_id, since_id)
+        """Pages of several authors' recent lists in one command: (ids, list length) or None when
+        a list is not built."""
+        keys = [recent_key(a) for a in authors]
+        replies = await self.reads.script(self._read_lists, keys, [read_start(limit, max_id)])
+        return await self._pages(keys, replies, limit, max_id, since_id)
 
-    def _recent_results(self, replies: list[Any], limit: int, max_id: int | None,
-                        since_id: int | None) -> list[RecentPage]:
-        out: list[RecentPage] = []
-        for reply in replies:
+    async def _pages(self, keys: list[str], replies: list[Any], limit: int, max_id: int | None,
+                     since_id: int | None) -> list[RecentPage]:
+        """The page of each list read (`replies`, from lists_of). A list whose tail was read may
+        hold more of the page before it (its tail was all in range and the page is short: many
+        duplicates, or entries appended far out of order): those lists are read whole, together."""
+        pages: list[RecentPage] = []
+        again: list[int] = []
+        for i, reply in enumerate(replies):
             if not reply:
-                out.append(None)
+                pages.append(None)
                 continue
-            size, members = reply
-            ids = self.page_result(1, members, limit, max_id, since_id)
-            out.append((ids or [], int(size) - 1))
-        return out
+            size, members = int(reply[0]), reply[1]
+            ids = timeline.newest_first(members, SENTINEL)
+            got = timeline.page(ids, limit, max_id, since_id)
+            if (len(got) < limit and len(members) < size and ids
+                    and (since_id is None or ids[-1] > since_id)):
+                again.append(i)
+            pages.append((got, size))
+        if again:
+            whole = await self.reads.script(self._read_lists, [keys[i] for i in again], [0])
+            for i, reply in zip(again, whole):
+                pages[i] = ((timeline.page(timeline.newest_first(reply[1], SENTINEL), limit, max_id, since_id),
+                             int(reply[0])) if reply else None)
+        return pages
 
-    @staticmethod
-    def queue_page(pipe: Pipeline, reader: int, limit: int, max_id: int | None, since_id: int | None,
-                   key: str | None = None) -> None:
-        """Queue a page read on a pipeline (two replies, for page_result), to share a round trip."""
-        key = key or timeline_key(reader)
-        hi, lo = _score_range(max_id, since_id)
-        pipe.exists(key)
-        # Entries in the boundary milliseconds are fetched too and cut by id below; +limit*2
-        # leaves room for them without a second round trip in all but pathological cases.
-        pipe.zrevrangebyscore(key, hi, lo, start=0, num=limit * 2 + 16)
 
-    @staticmethod
-    def page_result(exists: int, members: list[str], limit: int, max_id: int | None,
-                    since_id: int | None) -> list[int] | None:
-        if not exists:
-            return None
-        ids = sorted((int(m) for m in members if m != SENTINEL), reverse=True)
-        return timeline.page(ids, limit, max_id, since_id)
+def _split_long(keys: Sequence[str], sizes: npt.NDArray[np.int64]) -> tuple[list[str], npt.NDArray[np.int64]]:
+    """The same appends with no list given more than IDS_PER_LIST ids at once (the key repeated)."""
+    out_keys: list[str] = []
+    out_sizes: list[int] = []
+    for key, size in zip(keys, sizes.tolist()):
+        while True:
+            out_keys.append(key)
+            out_sizes.append(min(size, IDS_PER_LIST))
+            size -= IDS_PER_LIST
+            if size <= 0:
+                break
+    return out_keys, np.array(out_sizes, dtype=np.int64)
 
 
 async def evalsha_many(client: aioredis.Redis, script: AsyncScript,
-                       calls: Sequence[tuple[Sequence[str], Sequence[Any]]]) -> list[Any]:
+                       calls: Sequence[tuple[Sequence[Any], Sequence[Any]]]) -> list[Any]:
     """Run a script once per (keys, args) on one connection, pipelined, packed by hiredis.
 
     redis-py packs commands in Python, argument by argument: for a fan-out batch (~16 calls of
@@ -364,10 +437,3 @@ async def packed_call(client: aioredis.Redis, *args: str | int | float) -> Any:
         raise
     finally:
         await pool.release(conn)
-
-
-def _score_range(max_id: int | None, since_id: int | None) -> tuple[str, str]:
-    """ZREVRANGEBYSCORE bounds for since_id < id <= max_id (by millisecond; cut by id after)."""
-    hi = f"{timestamp_ms(max_id)}" if max_id is not None else "+inf"
-    lo = f"{timestamp_ms(since_id)}" if since_id is not None else "(0"
-    return hi, lo

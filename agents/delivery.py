@@ -7,9 +7,11 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
+import numpy as np
+
 from adapters.redis_store import recent_key, timeline_key
 from agents.runtime import Runtime
-from pipeline.fanout import Mode, fetch_groups, push_targets
+from pipeline.fanout import Mode, appends, fetch_groups, spread
 
 # Follower-list queries in flight at once when a batch misses the cache.
 FETCH_CONCURRENCY = 16
@@ -22,8 +24,9 @@ async def deliver_all(rt: Runtime, items: Iterable[tuple[int, int]]) -> None:
     """Deliver (author, entry) pairs of one batch: every entry to its author's timeline and recent
     entries, and by the author's band to all followers, active followers, or nobody (pulled at
     read time). One Redis command reads every author's count and list generation, follower lists
-    come from the worker's cache (Cassandra on a miss), and all the writes go out in one pipeline.
-    Idempotent: a replay re-adds the same members with the same scores."""
+    come from the worker's cache (Cassandra on a miss), one more looks the followers up in the
+    last-read set, and all the appends go out in one pipeline. A replay appends the same entries
+    again, which reads do not see (adapters/redis_store.py)."""
     pairs = list(dict.fromkeys(items))
     if not pairs:
         return
@@ -41,28 +44,35 @@ async def deliver_all(rt: Runtime, items: Iterable[tuple[int, int]]) -> None:
     modes = {a: policy.mode(counts[a]) for a in authors}
     pushed = [a for a in authors if modes[a] is not Mode.PULL]
     followers = await follower_lists(rt, {a: state[a][1] for a in pushed}, counts)
+    rows = spread([(entry, modes[author], followers[author]) for author, entry in pairs if author in followers])
     # A push lands only on a built timeline, and the last-read set holds every reader whose timeline
     # is built (graph_cache._REPAIR_BEGIN): one score lookup for all pushed followers leaves out
     # those who have none (most followers of a small account, most of the time) and the middle
-    # band's inactive ones, instead of a check in Redis's script per follower, which cost more than
-    # the lookup (bench/fanout.py). While the set is incomplete (lost, not repaired yet) it could
-    # leave out a built timeline: then every follower's built timeline gets the entry.
-    everyone = list({f for a in pushed for f in followers[a]})
-    if everyone:
-        complete, scores = await rt.graph.last_reads(everyone)
+    # band's inactive ones. While the set is incomplete (lost, not repaired yet) it could leave out
+    # a built timeline: then every follower is sent the entry and Redis skips the unbuilt timelines.
+    now = time.time()
+    last_read = np.full(len(rows.readers), now)
+    if len(rows.readers):
+        complete, seen = await rt.graph.last_reads(rows.readers.tolist())
         if complete:
-            seen = dict(zip(everyone, scores))
-            now = time.time()
-            for a in pushed:
-                followers[a] = push_targets(modes[a], followers[a], seen, now, policy.activity_window_s)
+            last_read = seen
         else:
             rt.repair_active_soon()
-    deliveries = []
+    to_followers = appends(rows, last_read, now, policy.activity_window_s)
+    # The authors' own timelines and recent lists (built only for pulled authors) get every entry.
+    own: dict[int, list[int]] = {}
     for author, entry in pairs:
-        keys = [timeline_key(author), recent_key(author)]
-        keys += map(timeline_key, followers.get(author, ()))
-        deliveries.append((entry, keys))
-    await timelines.push_entries(deliveries)
+        own.setdefault(author, []).append(entry)
+    keys, sizes, ids = [], [], []
+    for author, entries in own.items():
+        entries.sort()
+        for key in (timeline_key(author), recent_key(author)):
+            keys.append(key)
+            sizes.append(len(entries))
+            ids += entries
+    await timelines.push_lists(keys + [timeline_key(r) for r in to_followers.readers.tolist()],
+                               np.concatenate([np.array(sizes, dtype=np.int64), to_followers.sizes]),
+                               np.concatenate([np.array(ids, dtype=np.int64), to_followers.entries]))
 
 
 async def follower_lists(rt: Runtime, generations: dict[int, str],

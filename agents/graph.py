@@ -48,7 +48,8 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         return []
 
     async def update_timelines(changes: list[tuple[str, int, int]]) -> None:
-        """Idempotent (ZADD of fixed scores, ZREM), applied in event order after the edges."""
+        """Idempotent (removals; merges into the built list, sorted), applied in event order after
+        the edges."""
         cass, timelines = await rt.stores()
         following = await cass.follow_edges_among(
             (reader, author) for action, reader, author in changes if action == "backfill_if_following")
@@ -57,7 +58,9 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
             if action == "remove":
                 await timelines.remove((reader, t) for t in recent)
             elif action == "backfill" or (reader, author) in following:
-                await timelines.push((reader, t) for t in recent)
+                # Merged in, not appended: older entries at the tail would hide newer ones from
+                # a read of the tail (adapters/redis_store.py).
+                await timelines.fill(reader, recent, create=False)
 
     @app.agent(topic, name="graph")
     async def graph_agent(stream: faust.StreamT) -> None:

@@ -20,7 +20,7 @@ from pipeline.visibility import Viewer
 REBUILD_CONCURRENCY = 32
 # A rebuild lock outlives any sane rebuild but frees itself if its holder dies.
 LOCK_TTL_S = 10
-# Newest entries per author read again after a set is built (see build_recent).
+# Newest entries per author read again after a list is built (see build_recent).
 RACE_REREAD = 20
 # How long a request waits for another request's rebuild before building without the lock.
 LOCK_WAIT_S = 2.0
@@ -73,9 +73,9 @@ class HomeTimelines:
 
     async def pulled_pages(self, authors: list[int], limit: int, max_id: int | None, since_id: int | None,
                            read: Mapping[int, RecentPage]) -> list[list[int]]:
-        """The followed celebrities' entries for this page, from their recent-entry sets in Redis:
+        """The followed celebrities' entries for this page, from their recent lists in Redis:
         those already `read` with the home page, the others in one round trip for all of them;
-        Cassandra for a set not built yet, or a page older than what a full (capped) set holds."""
+        Cassandra for a list not built yet, or a page older than what a full (capped) list holds."""
         missing = [a for a in authors if a not in read]
         fetched = dict(zip(missing, await self.cache.recent_pages(missing, limit, max_id, since_id))) if missing else {}
         out: list[list[int]] = []
@@ -92,9 +92,9 @@ class HomeTimelines:
         return out
 
     async def build_recent(self, author: int) -> list[int]:
-        """Build an author's recent-entry set from Cassandra. Fan-out appends only to built sets, so
-        an entry saved after the first read whose push found no set yet is picked up by the second
-        read, which runs after the set exists (the entry is saved before it is pushed)."""
+        """Build an author's recent list from Cassandra. Fan-out appends only to built lists, so
+        an entry saved after the first read whose push found no list yet is picked up by the second
+        read, which runs after the list exists (the entry is saved before it is pushed)."""
         key = recent_key(author)
         ids = await self.cass.recent_tweet_ids(author, self.cache.cap)
         await self.cache.fill(author, ids, key=key)

@@ -54,7 +54,7 @@ from adapters.cassandra_store import CassandraStore, write_ts_us
 from adapters.graph_cache import GraphCache
 from adapters.hot_cache import HotCache
 from adapters.kafka import EventProducer, read_to_end
-from adapters.redis_store import TimelineCache, recent_key, timeline_key
+from adapters.redis_store import SENTINEL, TimelineCache, recent_key, timeline_key
 from api.auth import mint_token
 from bench.common import (Lag, busiest, cpu_seconds, free_port, machine_cpu_seconds, machine_steal_seconds, namespace, open_loop, process_cpu_seconds,
                           progress, summary_ms, tree_cpu_seconds, write_results)
@@ -238,10 +238,13 @@ def bare_aiohttp_ceiling(seconds: int = 10) -> float:
 
 
 async def timeline_entries(cache: TimelineCache, readers: list[int]) -> int:
+    """Entries the readers' timelines hold (their lists' lengths without the sentinels)."""
     pipe = cache.redis.pipeline(transaction=False)
     for r in readers:
-        pipe.zcard(timeline_key(r))
-    return sum(max(0, n - 1) for n in await pipe.execute())
+        pipe.llen(timeline_key(r))
+        pipe.lindex(timeline_key(r), 0)
+    out = await pipe.execute()
+    return sum(n - (first == SENTINEL) for n, first in zip(out[::2], out[1::2]))
 
 
 async def lag_zero(settings: Any, timeout_s: float = 600) -> float:
@@ -331,7 +334,7 @@ async def explain_misses(settings: Any, url: str, missed: list[tuple[str, int, i
                 tweet = stored.get(tweet_id)
                 out.append({"kind": kind, "tweet_id": str(tweet_id), "reader": str(reader),
                             "stored_verdict": tweet.moderation if tweet else None,
-                            "in_recent_set": await cache.redis.zscore(recent_key(author), str(tweet_id)) is not None,
+                            "in_recent_set": await cache.redis.lpos(recent_key(author), str(tweet_id)) is not None,
                             "recent_set_built": bool(await cache.redis.exists(recent_key(author))),
                             "visible_now": any(t["id"] == tweet_id for t in body.get("data", [])),
                             "page_size_now": len(body.get("data", []))})
@@ -418,7 +421,7 @@ async def measure(settings: Any, topology: Any, graph: dict[int, list[int]], act
         for author, tweet in celeb_tweets:
             for f in graph[author]:
                 if f in active_set:
-                    pipe.zscore(timeline_key(f), str(tweet))
+                    pipe.lpos(timeline_key(f), str(tweet))
                     checked += 1
         found = sum(1 for x in await pipe.execute() if x is not None) if checked else 0
         results["celebrity"] = {"celebrity_tweets": len(celeb_tweets), "follower_timelines_checked": checked,
@@ -428,10 +431,8 @@ async def measure(settings: Any, topology: Any, graph: dict[int, list[int]], act
         pipe = cache.redis.pipeline(transaction=False)
         for r in sample:
             pipe.memory_usage(timeline_key(r))
-            pipe.zcard(timeline_key(r))
-        out = await pipe.execute()
-        used = sum((out[2 * i] or 0) for i in range(len(sample)) if out[2 * i + 1] > 1)
-        entries = sum(n - 1 for n in out[1::2] if n > 1)
+        used = sum(n or 0 for n in await pipe.execute())
+        entries = await timeline_entries(cache, sample)
         results["redis"] = {"bytes_per_entry": round(used / entries, 1) if entries else None,
                             "sampled_entries": entries}
     finally:
@@ -528,6 +529,7 @@ async def stage_capacity(settings: Any, topology: Any, cache: TimelineCache, act
         await cass.close()
     worker_pid = args.worker_pid
     stats0, cpu0 = await cache.redis.info("commandstats"), tree_cpu_seconds(worker_pid)
+    redis_cpu0 = redis_cpu_seconds(await cache.redis.info("cpu"))
     # The drain's first seconds (its length is not known in advance).
     spy = profile(args, worker_pid, f"worker-stage-{phase}", CAPACITY_PROFILE_S)
     t0 = time.monotonic()
@@ -550,9 +552,10 @@ async def stage_capacity(settings: Any, topology: Any, cache: TimelineCache, act
     # Redis counts the commands a script runs too: what the script's time is made of.
     inside = {name.removeprefix("cmdstat_"): {"calls": st["calls"] - stats0.get(name, {}).get("calls", 0),
                                               "us": st["usec"] - stats0.get(name, {}).get("usec", 0)}
-              for name, st in stats1.items() if name in ("cmdstat_zcard", "cmdstat_zadd", "cmdstat_zremrangebyrank")}
+              for name, st in stats1.items() if name in ("cmdstat_rpushx", "cmdstat_ltrim")}
+    redis_cpu_s = redis_cpu_seconds(await cache.redis.info("cpu")) - redis_cpu0
     fullest = max(await cache.redis.eval(
-        "local m = 0 for _, k in ipairs(KEYS) do m = math.max(m, redis.call('ZCARD', k)) end return m",
+        "local m = 0 for _, k in ipairs(KEYS) do m = math.max(m, redis.call('LLEN', k)) end return m",
         len(active), *[timeline_key(r) for r in active]), 0)
     return {"tweets": n, "produce_s": round(produced_s, 2), "seconds_to_drain": round(drained, 2),
             "tweets_per_s": round(n / drained), "timeline_entries_written": written,
@@ -560,7 +563,10 @@ async def stage_capacity(settings: Any, topology: Any, cache: TimelineCache, act
             "share_of_zadd_ceiling": round(written / drained / zadd_ceiling, 4),
             "share_of_many_keys_zadd_ceiling": round(written / drained / args.zadd_many_keys_ceiling, 4),
             # Entries pushed out by the cap would not show in the count above.
-            "fullest_timeline": int(fullest) - 1, "timeline_cap": 800,
+            "fullest_timeline": int(fullest), "timeline_cap": 800,
+            # All of Redis's CPU (scripts, the last-read lookups, the protocol), then its scripts'.
+            "redis_cpu_us_per_entry": round(redis_cpu_s * 1e6 / written, 2) if written else None,
+            "redis_cpu_busy_share": round(redis_cpu_s / drained, 3),
             "redis_script_us_per_entry": round(script_us / written, 2) if written else None,
             "redis_script_busy_share": round(script_us / 1e6 / drained, 3),
             "redis_commands_in_script_per_entry": {c: {"calls": round(v["calls"] / written, 2),
@@ -571,11 +577,14 @@ async def stage_capacity(settings: Any, topology: Any, cache: TimelineCache, act
             # If Redis ran nothing but these scripts, back to back: the best this layout can do.
             "redis_bound_share_of_zadd_ceiling": round(1e6 / (script_us / written) / zadd_ceiling, 3)
             if written and script_us else None,
-            # If Redis ran nothing but the ZADDs themselves: inserts of new members into timelines
-            # of this size (the ceiling's ZADD rewrites one member of one key) bound any layout
-            # that keeps a sorted set per reader.
-            "redis_zadd_bound_share_of_zadd_ceiling": round(1e6 / (inside["zadd"]["us"] / written) / zadd_ceiling, 3)
-            if written and inside.get("zadd", {}).get("us") else None}
+            # If Redis ran nothing but the appends themselves (RPUSHX into these lists).
+            "redis_append_bound_share_of_zadd_ceiling": round(1e6 / (inside["rpushx"]["us"] / written) / zadd_ceiling, 3)
+            if written and inside.get("rpushx", {}).get("us") else None}
+
+
+def redis_cpu_seconds(info: dict[str, Any]) -> float:
+    """Redis's main process CPU time so far (INFO cpu)."""
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def redis_commands(port: int) -> dict[str, int]:
@@ -676,6 +685,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="sample with py-spy (collapsed stacks in DIR): the API during each read run, the worker "
                         "during each steady rate and the first seconds of each fan-out stage drain")
     args = p.parse_args(argv)
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench.fanout measures a bare aiohttp endpoint with wrk: apt-get install wrk")
     rng = random.Random(args.seed)
 
     patch = {**ROOMY, "tunables.fanout": {"push_all_below": args.push_all_below,
@@ -819,10 +830,11 @@ def report(r: dict[str, Any]) -> None:
               f"{s['entries_per_s']:,} entries/s ({s['entries_per_tweet']} per tweet; {s['share_of_zadd_ceiling']:.2%} "
               f"of the ZADD ceiling, {s['share_of_many_keys_zadd_ceiling']:.2%} of ZADD into as many keys); fullest "
               f"timeline {s['fullest_timeline']} of {s['timeline_cap']}")
-        print(f"  per entry: Redis {s['redis_script_us_per_entry']} us in the script (busy {s['redis_script_busy_share']:.0%}), "
+        print(f"  per entry: Redis CPU {s['redis_cpu_us_per_entry']} us (busy {s['redis_cpu_busy_share']:.0%}), "
+              f"{s['redis_script_us_per_entry']} us of it in scripts (busy {s['redis_script_busy_share']:.0%}), "
               f"worker CPU {s['worker_cpu_us_per_entry']} us (busy {s['worker_cpu_busy_share']:.0%}); Redis alone "
-              f"could write {s['redis_bound_share_of_zadd_ceiling']:.0%} of the ZADD ceiling this way, its ZADDs "
-              f"alone {s.get('redis_zadd_bound_share_of_zadd_ceiling') or 0:.0%}")
+              f"could write {s['redis_bound_share_of_zadd_ceiling']:.0%} of the ZADD ceiling this way, its appends "
+              f"alone {s.get('redis_append_bound_share_of_zadd_ceiling') or 0:.0%}")
         print(f"  inside the script, per entry: {s.get('redis_commands_in_script_per_entry')}")
     cel = r["celebrity"]
     print(f"celebrity tweets: {cel['celebrity_tweets']} -> in {cel['follower_timelines_containing_them']} of "

@@ -128,10 +128,10 @@ async def steady(settings: Any, authors: list[int], reader: int, corpus: list[st
         while not stop.is_set() or time.monotonic() - last_arrival < 5:
             pending = [t for t in sent if t not in delivered]
             if pending:
-                scores = await timelines.redis.zmscore(key, pending)
+                held = set(await timelines.redis.lrange(key, 0, -1))
                 now = time.monotonic()
-                for t, s in zip(pending, scores):
-                    if s is not None:
+                for t in pending:
+                    if t in held:
                         delivered[t] = last_arrival = now
             await asyncio.sleep(0.005)
 

@@ -32,3 +32,16 @@ def page(ids: Iterable[int], limit: int, max_id: int | None, since_id: int | Non
     """Newest-first ids with since_id < id <= max_id, at most `limit` of them."""
     chosen = (i for i in ids if (max_id is None or i <= max_id) and (since_id is None or i > since_id))
     return list(islice(chosen, limit))
+
+
+def newest_first(members: Iterable[str | int], skip: str) -> list[int]:
+    """The distinct ids of a timeline list's members (oldest first, as appended; a replayed push
+    may have appended one twice), newest first, without the `skip` marker (the sentinel)."""
+    return sorted({int(m) for m in members if m != skip}, reverse=True)
+
+
+def merged_oldest_first(current: Iterable[str | int], ids: Iterable[int], cap: int, skip: str) -> list[int]:
+    """A timeline list rewritten with `ids` merged in: its distinct ids, oldest first, the newest
+    `cap` of them."""
+    merged = sorted({int(m) for m in current if m != skip} | set(ids))
+    return merged[-cap:] if cap > 0 else []

@@ -24,6 +24,16 @@ async def eventually(probe: Callable[[], Awaitable[T]], done: Callable[[T], bool
         await asyncio.sleep(0.1)
 
 
+async def in_list(redis_client, key: str, tweet_id: int) -> bool:
+    """Whether a timeline list (adapters/redis_store.py) holds the entry."""
+    return await redis_client.lpos(key, str(tweet_id)) is not None
+
+
+async def list_ids(redis_client, key: str) -> set[int]:
+    """The entries a timeline list holds (without its sentinel)."""
+    return {int(m) for m in await redis_client.lrange(key, 0, -1) if m.isdigit()}
+
+
 def new_id() -> int:
     return IDS.next_id()
 

@@ -10,7 +10,7 @@ import orjson
 
 from adapters.redis_store import timeline_key
 from api.auth import mint_token
-from tests.e2e.helpers import event, eventually, new_id, read_topic
+from tests.e2e.helpers import event, eventually, in_list, list_ids, new_id, read_topic
 
 DAY_MS = 86_400_000
 
@@ -85,7 +85,7 @@ async def test_verdicts_before_delivery_and_overrides_both_ways(running, produce
     actions = {t: (verdicts[t]["action"], verdicts[t]["reasons"]) for t in verdicts}
     assert delivered <= set(tl) and not withheld & set(tl), (sorted(actions.items()), sorted(delivered - set(tl)))
     assert tl[labelled]["possibly_sensitive"] is True and tl[clean]["possibly_sensitive"] is False
-    cached = {int(m) for m in await redis_client.zrange(timeline_key(reader), 0, -1) if m.isdigit()}
+    cached = await list_ids(redis_client, timeline_key(reader))
     assert delivered <= cached and not withheld & cached, "never pushed, not just filtered on read"
 
     want = {clean: "allow", reply: "allow", labelled: "label", blocked: "block", phrase: "block", domain: "block",
@@ -123,7 +123,7 @@ async def test_verdicts_before_delivery_and_overrides_both_ways(running, produce
     assert (await override(http, running, moderator, reply, "block"))[0] == 202
     await eventually(lambda: get(http, running, reader, f"/v1/tweets/{parent}"),
                      lambda r: r[1]["data"]["public_metrics"]["reply_count"] == 0, what="the blocked reply uncounted")
-    await eventually(lambda: redis_client.zscore(timeline_key(reader), str(reply)), lambda s: s is None,
+    await eventually(lambda: in_list(redis_client, timeline_key(reader), reply), lambda s: not s,
                      what="the blocked reply withdrawn from the cached timeline")
     assert reply not in await home_ids(http, running, reader)
     assert (await get(http, running, reader, f"/v1/tweets/{reply}"))[0] == 404

@@ -9,7 +9,7 @@ from adapters.redis_store import timeline_key
 from pipeline.topology import load_topology
 from stack import launcher, process
 from starling import local
-from tests.e2e.helpers import event, eventually, new_id
+from tests.e2e.helpers import event, eventually, list_ids, new_id
 from tests.e2e.test_exact_counts import committed, end_offsets
 from tests.e2e.test_hybrid_fanout import follow, home, register
 
@@ -76,10 +76,7 @@ async def test_a_kill_mid_stream_loses_no_tweet_and_keeps_deletions_after_their_
     stored = await cass.tweet_refs(list(tweets))
     assert set(stored) == set(tweets), "every tweet was judged and stored"
     assert all(stored[t].delivered for t in set(tweets) - deleted), "moderation let every live tweet through"
-    pipe = redis_client.pipeline(transaction=False)
-    for tid in tweets:
-        pipe.zscore(timeline_key(reader), str(tid))
-    in_timeline = {tid for tid, score in zip(tweets, await pipe.execute()) if score is not None}
+    in_timeline = await list_ids(redis_client, timeline_key(reader)) & set(tweets)
     assert in_timeline == set(tweets) - deleted, "every live tweet reached the reader, no deleted one stayed"
 
 

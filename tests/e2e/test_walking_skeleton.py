@@ -7,7 +7,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from adapters.redis_store import timeline_key
 from api.auth import mint_token
-from tests.e2e.helpers import event, eventually, new_id, user
+from tests.e2e.helpers import event, eventually, in_list, new_id, user
 
 
 def _auth(settings, uid):
@@ -40,7 +40,7 @@ async def test_follow_then_tweet_is_pushed_and_served(running, producer, http, c
     assert item["id_str"] == str(tweet_id) and item["id"] == tweet_id
     assert item["text"] == "hello, e2e" and item["author"]["id_str"] == str(author)
     # It was pushed into the cached timeline by the fan-out agent (the timeline existed, so no rebuild).
-    assert await redis_client.zscore(timeline_key(reader), str(tweet_id)) is not None
+    assert await in_list(redis_client, timeline_key(reader), tweet_id)
     assert tweet_id in await cass.recent_tweet_ids(author, 5)
 
 

@@ -4,13 +4,26 @@ partition), each acknowledgement names the record's real place, and an explicit 
 
 import secrets
 
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+
 from adapters.kafka import EventProducer, read_to_end
 from pipeline.topology import load_topology
 
 
-async def test_send_all_keeps_the_order_and_reports_where_each_record_landed(stack):
+@pytest.fixture
+def topic(stack):
+    """A topic of this test's own: what it writes is no event, and must not reach topics that
+    other tests read as events (the e2e tests read `verdicts` whole)."""
+    name = stack.topic(f"producer-test-{secrets.token_hex(4)}")
+    admin = AdminClient({"bootstrap.servers": stack.kafka_bootstrap})
+    admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1)])[name].result(30)
+    yield name
+    admin.delete_topics([name])[name].result(30)
+
+
+async def test_send_all_keeps_the_order_and_reports_where_each_record_landed(stack, topic):
     producer = EventProducer(stack, load_topology(stack.topology_path))
-    topic = stack.topic("verdicts")
     key = f"order-{secrets.token_hex(4)}".encode()
     records = [(topic, key, f"v{i}".encode(), None) for i in range(300)]
     explicit = (topic, key + b"-explicit", b"placed", 2)
@@ -30,9 +43,8 @@ async def test_send_all_keeps_the_order_and_reports_where_each_record_landed(sta
     assert read[(explicit[1], 2, placed[1])] == b"placed"
 
 
-async def test_a_batch_larger_than_the_local_queue_waits_for_room_and_keeps_its_order(stack):
+async def test_a_batch_larger_than_the_local_queue_waits_for_room_and_keeps_its_order(stack, topic):
     producer = EventProducer(stack, load_topology(stack.topology_path), **{"queue.buffering.max.messages": 10})
-    topic = stack.topic("verdicts")
     key = f"full-{secrets.token_hex(4)}".encode()
     try:
         acks = await producer.send_all([(topic, key, f"v{i}".encode(), None) for i in range(100)])

@@ -3,6 +3,7 @@
 import secrets
 import time
 
+import numpy as np
 import pytest
 
 from adapters.graph_cache import ACTIVE, GraphCache
@@ -28,13 +29,19 @@ async def test_prune_active_forgets_only_readers_older_than_the_cutoff_in_bounde
     assert await graph.prune_active(2000, step=2) == 0  # idempotent
 
 
+async def _last_reads(graph, users):
+    """last_reads with each reader's NaN (not in the set) as None."""
+    complete, seen = await graph.last_reads(users)
+    return complete, [None if np.isnan(x) else float(x) for x in seen]
+
+
 async def test_pruned_readers_read_as_never_seen(redis_client):
     graph = GraphCache(redis_client)
     reader = secrets.randbelow(1 << 62)
     await graph.touch_active(reader, 1500)
-    assert (await graph.last_reads([reader]))[1] == [1500.0]
+    assert (await _last_reads(graph, [reader]))[1] == [1500.0]
     await graph.prune_active(1600)
-    assert (await graph.last_reads([reader]))[1] == [None]
+    assert (await _last_reads(graph, [reader]))[1] == [None]
 
 
 def _private_active_set(monkeypatch):
@@ -58,16 +65,16 @@ async def test_a_repaired_last_read_set_holds_every_reader_with_a_built_timeline
     now = time.time()
     await graph.touch_active(recent, now + 100)  # read after the repair's clock: kept
     await graph.touch_active(gone, 1500)  # no timeline: left as it is
-    assert await graph.last_reads([built_a, recent, gone]) == (False, [None, now + 100, 1500.0])
+    assert await _last_reads(graph, [built_a, recent, gone]) == (False, [None, now + 100, 1500.0])
 
     assert await graph.repair_active(now, scan_count=2) is True  # several scan steps
-    assert await graph.last_reads([built_a, built_b, recent, gone]) == (True, [now, now, now + 100, 1500.0])
+    assert await _last_reads(graph, [built_a, built_b, recent, gone]) == (True, [now, now, now + 100, 1500.0])
     assert await redis_client.zscore(key, f"{built_a}:lock") is None
     assert [m for m in await redis_client.zrange(key, 0, -1) if m.startswith("?")] == [], "no marker left"
     assert await graph.repair_active(now + 5) is True  # complete already: nothing changes
-    assert (await graph.last_reads([built_a]))[1] == [now]
+    assert (await _last_reads(graph, [built_a]))[1] == [now]
     await graph.prune_active(now + 10)  # pruning never removes the sentinel
-    assert (await graph.last_reads([built_a]))[0] is True
+    assert (await _last_reads(graph, [built_a]))[0] is True
 
 
 async def test_a_repair_overtaken_by_the_loss_of_the_set_leaves_it_incomplete(redis_client, monkeypatch):
@@ -86,9 +93,9 @@ async def test_a_repair_overtaken_by_the_loss_of_the_set_leaves_it_incomplete(re
         monkeypatch.setattr(graph, step, lost_first)
         assert await graph.repair_active(time.time()) is False, step
         monkeypatch.setattr(graph, step, real)
-        assert (await graph.last_reads([built]))[0] is False, step
+        assert (await _last_reads(graph, [built]))[0] is False, step
     assert await graph.repair_active(time.time()) is True
-    assert await graph.last_reads([built, 7]) == (True, [pytest.approx(time.time(), abs=60)] * 2)
+    assert await _last_reads(graph, [built, 7]) == (True, [pytest.approx(time.time(), abs=60)] * 2)
 
 
 async def test_a_rebuild_of_the_celebrity_set_never_writes_a_read_a_change_overtook(redis_client, monkeypatch):

@@ -3,7 +3,7 @@
 import secrets
 
 from adapters import cassandra_store
-from adapters.redis_store import SENTINEL, TimelineCache, timeline_key
+from adapters.redis_store import TimelineCache, timeline_key
 from pipeline.model import Tweet
 from pipeline.moderation import Action
 from pipeline.snowflake import STARLING_EPOCH_MS, Snowflake
@@ -92,17 +92,17 @@ async def test_saving_a_tweet_twice_stores_it_once(cass):
 
 
 async def test_push_only_lands_in_built_timelines_and_replays_are_harmless(stack, redis_client):
-    cache = TimelineCache(redis_client, cap=5)
+    cache = TimelineCache(redis_client, cap=800)
     sf = Snowflake(9)
     built, unbuilt = _uid(), _uid()
     await cache.fill(built, [])
     tweets = [sf.next_id(STARLING_EPOCH_MS + 10**9 + i) for i in range(8)]
     assert await cache.push([(built, t) for t in tweets] + [(unbuilt, tweets[0])]) == 8, "8 entries landed, all in built"
     assert await redis_client.exists(timeline_key(unbuilt)) == 0, "no partial timeline created"
+    pages = await cache.page(built, 5), await cache.page(built, 100)
     await cache.push([(built, t) for t in tweets])  # replay
-    members = await redis_client.zrange(timeline_key(built), 0, -1)
-    assert members[0] == SENTINEL and len(members) == 6, "capped at 5 entries plus the sentinel"
-    assert await cache.page(built, 10) == sorted(tweets, reverse=True)[:5]
+    assert (await cache.page(built, 5), await cache.page(built, 100)) == pages, "a replay changes no page"
+    assert pages[1] == sorted(tweets, reverse=True)
     assert await cache.page(unbuilt, 10) is None
 
 
@@ -110,7 +110,7 @@ async def test_cursor_pages_from_redis(stack, redis_client):
     cache = TimelineCache(redis_client, cap=800)
     sf = Snowflake(4)
     reader = _uid()
-    # Several tweets per millisecond: the score ties are broken by id in the cursor logic.
+    # Several tweets per millisecond: ids, not milliseconds, order the pages.
     tweets = sorted((sf.next_id(STARLING_EPOCH_MS + 10**9 + i // 3) for i in range(30)), reverse=True)
     await cache.fill(reader, tweets)
     walked, cursor = [], None
@@ -124,27 +124,25 @@ async def test_cursor_pages_from_redis(stack, redis_client):
     assert await cache.page(reader, 100, since_id=tweets[5]) == tweets[:5]
 
 
-async def test_batched_push_touches_only_built_timelines(stack, redis_client):
+async def test_batched_push_touches_only_built_timelines(stack, redis_client, monkeypatch):
     import adapters.redis_store as rs
 
-    cache = TimelineCache(redis_client, cap=3)
+    cache = TimelineCache(redis_client, cap=800)
     readers = [_uid() for _ in range(7)]
     for r in readers[:4]:
         await cache.fill(r, [])
     sf = Snowflake(11)
     entries = [sf.next_id(STARLING_EPOCH_MS + 10**9 + i) for i in range(5)]
-    old = rs.KEYS_PER_CALL
-    rs.KEYS_PER_CALL = 3  # force several calls in one pipeline
-    try:
-        keys = [timeline_key(r) for r in readers]
-        assert await cache.push_entries([(entries[0], keys)]) == 4
-        # The rest in one pipeline of calls that split entries' keys; then a replay, which changes nothing.
-        assert await cache.push_entries([(e, keys) for e in entries[1:]]) == 4 * 4
-        assert await cache.push_entries([(entries[-1], keys)]) == 4
-    finally:
-        rs.KEYS_PER_CALL = old
+    # Several calls in one pipeline: cut by lists, and by ids (a list's ids across two calls).
+    monkeypatch.setattr(rs, "KEYS_PER_CALL", 3)
+    monkeypatch.setattr(rs, "IDS_PER_CALL", 4)
+    monkeypatch.setattr(rs, "IDS_PER_LIST", 2)
+    keys = [timeline_key(r) for r in readers]
+    assert await cache.push_lists(keys, [1] * 7, [entries[0]] * 7) == 4
+    assert await cache.push_lists(keys, [4] * 7, entries[1:] * 7) == 4 * 4
+    assert await cache.push_lists(keys, [1] * 7, [entries[-1]] * 7) == 4, "a replay lands again"
     for r in readers[:4]:
-        assert await cache.page(r, 10) == sorted(entries, reverse=True)[:3]
+        assert await cache.page(r, 10) == sorted(entries, reverse=True)
     for r in readers[4:]:
         assert await redis_client.exists(timeline_key(r)) == 0
 

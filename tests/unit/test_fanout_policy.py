@@ -1,9 +1,12 @@
 """Hybrid fan-out policy and exact follower counts under replays (pure, hypothesis)."""
 
+from array import array
+
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.fanout import Mode, Policy, active_readers, fetch_groups, push_targets
+from pipeline.fanout import Mode, Policy, appends, fetch_groups, spread
 from pipeline.graph import FollowerCount, apply_follow_counts
 
 POLICY = Policy(push_all_below=10_000, push_active_below=100_000, activity_window_s=604_800)
@@ -21,24 +24,41 @@ def test_modes_are_monotonic_in_followers(a, b):
     assert order.index(POLICY.mode(lo)) <= order.index(POLICY.mode(hi))
 
 
-@given(st.lists(st.tuples(st.integers(1, 10**6), st.none() | st.floats(0, 10**7)), max_size=50), st.floats(0, 10**7))
-def test_active_readers_are_exactly_those_within_the_window(rows, now):
-    followers = [f for f, _ in rows]
-    seen = [s for _, s in rows]
-    got = active_readers(followers, seen, now, 3600)
-    assert got == [f for f, s in rows if s is not None and now - s <= 3600]
+def lands(mode, last_read, now, window):
+    """The rule, one follower at a time: in the last-read set (a built timeline), and in the middle
+    band also read within the window."""
+    return last_read is not None and (mode is Mode.PUSH_ALL or now - last_read <= window)
 
 
-@given(st.lists(st.tuples(st.integers(1, 10**6), st.none() | st.floats(0, 10**7)), max_size=50), st.floats(0, 10**7))
-def test_push_targets_skip_only_followers_without_a_timeline_below_the_middle_band(rows, now):
-    rows = list(dict(rows).items())  # a follower once, as in a follower list
-    followers = [f for f, _ in rows]
-    seen = dict(rows)
-    everyone = push_targets(Mode.PUSH_ALL, followers, seen, now, 3600)
-    active = push_targets(Mode.PUSH_ACTIVE, followers, seen, now, 3600)
-    assert everyone == [f for f, s in rows if s is not None], "every follower in the last-read set, in order"
-    assert active == active_readers(followers, [s for _, s in rows], now, 3600)
-    assert set(active) <= set(everyone)
+batches = st.lists(st.tuples(st.integers(1, 10**12), st.sampled_from([Mode.PUSH_ALL, Mode.PUSH_ACTIVE]),
+                             st.lists(st.integers(1, 40), unique=True, max_size=30)), max_size=12,
+                   unique_by=lambda t: t[0])
+
+
+@settings(max_examples=300)
+@given(batches, st.dictionaries(st.integers(1, 40), st.floats(0, 10**7)), st.floats(0, 10**7))
+def test_appends_are_the_rule_applied_to_every_follower_grouped_by_timeline(pushed, last_reads, now):
+    rows = spread(pushed)
+    assert rows.readers.tolist() == sorted({f for _e, _m, fs in pushed for f in fs}), "each follower looked up once"
+    seen = np.array([last_reads.get(r, np.nan) for r in rows.readers.tolist()], dtype=np.float64)
+    got = appends(rows, seen, now, 3600)
+    expected = {}
+    for entry, mode, followers in pushed:
+        for f in followers:
+            if lands(mode, last_reads.get(f), now, 3600):
+                expected.setdefault(f, []).append(entry)
+    assert got.readers.tolist() == sorted(expected), "one group per timeline that gets anything, ascending"
+    assert got.sizes.tolist() == [len(expected[r]) for r in sorted(expected)]
+    assert got.entries.tolist() == [e for r in sorted(expected) for e in sorted(expected[r])], "each oldest first"
+
+
+def test_appends_of_nothing():
+    got = appends(spread([]), np.empty(0), 0.0, 3600)
+    assert got.readers.tolist() == [] and got.sizes.tolist() == [] and got.entries.tolist() == []
+    rows = spread([(5, Mode.PUSH_ALL, array("q", [3, 1]))])  # the worker's cached lists are arrays
+    assert appends(rows, np.array([np.nan, np.nan]), 0.0, 3600).readers.tolist() == []
+    got = appends(rows, np.array([10.0, np.nan]), 20.0, 3600)
+    assert (got.readers.tolist(), got.entries.tolist()) == ([1], [5])
 
 
 @given(st.dictionaries(st.integers(1, 10**6), st.integers(0, 300), max_size=80), st.integers(1, 500), st.integers(1, 10))

@@ -38,3 +38,25 @@ def test_walking_next_max_id_visits_every_entry_once(ids, limit):
         seen += got
         cursor = got[-1] - 1
     assert seen == ids
+
+
+members = st.lists(st.integers(min_value=1, max_value=10**6).map(str) | st.just("-"), max_size=60)
+
+
+@given(members)
+def test_newest_first_is_the_distinct_ids_without_the_sentinel(ms):
+    from pipeline.timeline import newest_first
+
+    got = newest_first(ms, "-")
+    assert got == sorted({int(m) for m in ms if m != "-"}, reverse=True)
+    assert len(got) == len(set(got))
+
+
+@given(members, st.lists(st.integers(min_value=1, max_value=10**6), max_size=60), st.integers(0, 50))
+def test_merged_list_keeps_the_newest_cap_distinct_ids_oldest_first(ms, ids, cap):
+    from pipeline.timeline import merged_oldest_first
+
+    got = merged_oldest_first(ms, ids, cap, "-")
+    union = {int(m) for m in ms if m != "-"} | set(ids)
+    assert got == sorted(union)[len(union) - min(cap, len(union)):]
+    assert got == sorted(set(got)) and len(got) <= cap
