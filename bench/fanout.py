@@ -56,8 +56,8 @@ from adapters.hot_cache import HotCache
 from adapters.kafka import EventProducer, read_to_end
 from adapters.redis_store import SENTINEL, TimelineCache, recent_key, timeline_key
 from api.auth import mint_token
-from bench.common import (Lag, busiest, cpu_seconds, free_port, machine_cpu_seconds, machine_steal_seconds, namespace, open_loop, process_cpu_seconds,
-                          progress, summary_ms, tree_cpu_seconds, write_results)
+from bench.common import (Lag, busiest, cpu_seconds, free_port, machine_cpu_seconds, machine_steal_seconds, namespace, noop_service,
+                          open_loop, process_cpu_seconds, progress, summary_ms, time_drain, tree_cpu_seconds, write_results)
 from bench.write_api import ROOMY
 from pipeline.events import Event, encode
 from pipeline.graph import FollowerCount
@@ -381,6 +381,7 @@ async def measure(settings: Any, topology: Any, graph: dict[int, list[int]], act
                 phase: await stage_capacity(settings, topology, cache, active, pushed_authors, args.capacity, rng,
                                             results["ceilings"]["redis_zadd_per_s"], args, phase)
                 for phase in ("cold", "warm")}
+            results["fanout_stage"]["noop_faust_agent"] = await noop_bound(settings, args, results["fanout_stage"]["warm"])
 
         runs = [await steady_rate(settings, topology, cache, graph, active, active_set, celebs, pushed_authors,
                                   rate, args, rng) for rate in args.rate]
@@ -582,6 +583,21 @@ async def stage_capacity(settings: Any, topology: Any, cache: TimelineCache, act
             if written and inside.get("rpushx", {}).get("us") else None}
 
 
+async def noop_bound(settings: Any, args: argparse.Namespace, warm: dict[str, Any]) -> dict[str, Any]:
+    """What faust's own per-record work allows: a faust agent that does nothing with its records
+    (bench/noop_worker.py, same broker settings and batching) drains tweets.moderated as it is now
+    (every tweet of the run so far, in a group of its own). At the warm stage's entries per tweet,
+    the fan-out stage could write no faster than this if a tweet cost it nothing else."""
+    progress("a no-op faust agent over tweets.moderated (the consumer's own bound)")
+    timing = await asyncio.to_thread(time_drain, settings, args.noop, "tweets.moderated", f"{settings.app_id}-noop")
+    records_per_s = timing["measured_records"] / timing["measured_s"]
+    bound = records_per_s * warm["entries_per_tweet"]
+    return {"records": timing["records"], "records_per_s": round(records_per_s),
+            "entries_per_s_at_the_warm_stages_entries_per_tweet": round(bound),
+            "share_of_zadd_ceiling": round(bound / args.zadd_ceiling, 4),
+            "warm_stage_share_of_it": round(warm["tweets_per_s"] / records_per_s, 3)}
+
+
 def redis_cpu_seconds(info: dict[str, Any]) -> float:
     """Redis's main process CPU time so far (INFO cpu)."""
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
@@ -756,6 +772,8 @@ def main(argv: list[str] | None = None) -> int:
             return pid
 
         args.restart_api = restart_api
+        args.noop = noop_service(settings, {**env, "NOOP_TOPIC": "tweets.moderated"}, worker)
+        apps.append(args.noop)  # stopped with the others if a run fails while it drains
         asyncio.run(measure(settings, topology, graph, active, celebs, pushed_authors, args, rng, results))
     finally:
         launcher.down(apps)
@@ -826,6 +844,8 @@ def report(r: dict[str, Any]) -> None:
             print(f"delivery ({kind}): p50 {d['p50_ms']} ms, p99 {d['p99_ms']} ms, max {d['max_ms']} ms, n={d['n']}, "
                   f"missed {r['delivery_misses'][kind]}")
     for phase, s in r.get("fanout_stage", {}).items():
+        if phase not in ("cold", "warm"):
+            continue
         print(f"fan-out stage alone ({phase}): {s['tweets']:,} tweets drained in {s['seconds_to_drain']}s = {s['tweets_per_s']:,}/s, "
               f"{s['entries_per_s']:,} entries/s ({s['entries_per_tweet']} per tweet; {s['share_of_zadd_ceiling']:.2%} "
               f"of the ZADD ceiling, {s['share_of_many_keys_zadd_ceiling']:.2%} of ZADD into as many keys); fullest "
@@ -836,6 +856,12 @@ def report(r: dict[str, Any]) -> None:
               f"could write {s['redis_bound_share_of_zadd_ceiling']:.0%} of the ZADD ceiling this way, its appends "
               f"alone {s.get('redis_append_bound_share_of_zadd_ceiling') or 0:.0%}")
         print(f"  inside the script, per entry: {s.get('redis_commands_in_script_per_entry')}")
+    noop = r.get("fanout_stage", {}).get("noop_faust_agent")
+    if noop:
+        print(f"a no-op faust agent drained tweets.moderated ({noop['records']:,} tweets) at {noop['records_per_s']:,} "
+              f"records/s: at the warm stage's entries per tweet, {noop['entries_per_s_at_the_warm_stages_entries_per_tweet']:,} "
+              f"entries/s ({noop['share_of_zadd_ceiling']:.1%} of the ZADD ceiling) is the most a stage paying faust's "
+              f"per-record cost could write; the warm stage ran at {noop['warm_stage_share_of_it']:.0%} of its rate")
     cel = r["celebrity"]
     print(f"celebrity tweets: {cel['celebrity_tweets']} -> in {cel['follower_timelines_containing_them']} of "
           f"{cel['follower_timelines_checked']} follower timelines checked")
