@@ -31,6 +31,7 @@ from typing import Any
 import faust
 
 from agents.runtime import Positions, Rejections, Runtime, run_batches
+from pipeline import forwarding
 from pipeline.events import Event
 from pipeline.model import Tweet
 from pipeline.moderation import Action, AuthorHistory, Moderator, Post, TextModel
@@ -79,6 +80,7 @@ class Histories:
 def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) -> None:
     config = rt.topology.tunables.moderation
     histories = Histories(config.max_authors, config.history_max)
+    forward_partitions = rt.topology.topics[FORWARD].partitions
     judge: dict[str, Moderator] = {}
 
     @app.on_partitions_revoked.connect
@@ -102,7 +104,7 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         judged: list[tuple[Tweet, VerdictRecord, str]] = []
         overridden: list[VerdictRecord] = []
         published: list[Event] = []  # to the verdicts topic
-        forwarded: list[Event] = []  # to tweets.moderated, in partition order
+        forwarded: list[Event] = []  # to tweets.moderated, in partition order (packed per partition)
         for e in events:
             if e.type == "tweet.created":
                 tweet = Tweet.from_event(e)
@@ -142,7 +144,7 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         for record in overridden:  # in order: two overrides of one tweet in a batch end as the last says
             await cass.save_override(record)
         await rt.hot.put_tweets(tweets[r.tweet_id] for r in overridden)
-        await rt.emit_all((published, VERDICTS), (forwarded, FORWARD))
+        await rt.emit_all((published, VERDICTS), (forwarding.pack(forwarded, forward_partitions), FORWARD))
         histories.keep(history, epoch)
         return []
 

@@ -26,7 +26,7 @@ from adapters.graph_cache import GraphCache
 from adapters.hot_cache import HotCache
 from adapters.kafka import EventProducer
 from adapters.redis_store import TimelineCache
-from pipeline import references
+from pipeline import forwarding, references
 from pipeline.errors import InvalidEvent
 from pipeline.references import Problem
 from pipeline.events import Contracts, Event, encode
@@ -270,6 +270,9 @@ async def run_by_partition(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, 
     batches as faust's take does (up to batch_max, waiting batch_within_s for a batch to fill);
     while one loop waits on Redis, Cassandra or Kafka, the other works.
 
+    A batch is also bounded by bytes (batch_max_bytes): a packed record (pipeline/forwarding.py)
+    carries hundreds of events, and 500 of them would make a batch of tens of thousands.
+
     A loop owns its partitions for good: loops that took whichever partitions were free kept
     splitting them into ever smaller batches (one or two partitions each), whose round trips made
     the pipeline fall behind at 200 tweets/s (bench/fanout.py).
@@ -280,27 +283,31 @@ async def run_by_partition(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, 
     tun = rt.topology.tunables
     stream.enable_acks = False
     queues: list[list[faust.EventT]] = [[] for _ in range(in_flight)]
+    queued = [0] * in_flight  # bytes of each loop's waiting records
     ready = [asyncio.Event() for _ in range(in_flight)]
     full = [asyncio.Event() for _ in range(in_flight)]
-    held = 0  # records taken from the stream and not acked yet
+    held = held_bytes = 0  # records taken from the stream and not acked yet, and their bytes
     room = asyncio.Event()
     room.set()
-    most_held = tun.batch_max * (in_flight + 1)  # then stop taking records (faust pauses the fetch)
+    # Then stop taking records (faust pauses the fetch).
+    most_held, most_bytes = tun.batch_max * (in_flight + 1), tun.batch_max_bytes * (in_flight + 1)
 
     async def loop(slot: int) -> None:
-        nonlocal held
+        nonlocal held, held_bytes
         records = queues[slot]
         while True:
             await ready[slot].wait()
-            if len(records) < tun.batch_max and tun.batch_within_s > 0:
+            if len(records) < tun.batch_max and queued[slot] < tun.batch_max_bytes and tun.batch_within_s > 0:
                 # Let the batch fill for batch_within_s (as faust's take does), unless it is full.
                 full[slot].clear()
                 try:
                     await asyncio.wait_for(full[slot].wait(), tun.batch_within_s)
                 except asyncio.TimeoutError:
                     pass
-            batch = records[:tun.batch_max]
+            batch = records[:batch_length([_size(ev) for ev in records[:tun.batch_max]], tun.batch_max_bytes)]
+            size = sum(map(_size, batch))
             del records[:len(batch)]
+            queued[slot] -= size
             if not records:
                 ready[slot].clear()
             try:
@@ -311,7 +318,8 @@ async def run_by_partition(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, 
                 log.exception("%s: batch of %d failed outside its handler", name, len(batch))
             finally:
                 held -= len(batch)
-                if held < most_held:
+                held_bytes -= size
+                if held < most_held and held_bytes < most_bytes:
                     room.set()
 
     loops = [asyncio.ensure_future(loop(slot)) for slot in range(in_flight)]
@@ -319,17 +327,35 @@ async def run_by_partition(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, 
         async for ev in stream.events():
             slot = ev.message.partition % in_flight
             queues[slot].append(ev)
+            queued[slot] += _size(ev)
             ready[slot].set()
-            if len(queues[slot]) >= tun.batch_max:
+            if len(queues[slot]) >= tun.batch_max or queued[slot] >= tun.batch_max_bytes:
                 full[slot].set()
             held += 1
-            if held >= most_held:
+            held_bytes += _size(ev)
+            if held >= most_held or held_bytes >= most_bytes:
                 room.clear()
                 await room.wait()
     finally:
         for task in loops:
             task.cancel()
         await asyncio.gather(*loops, return_exceptions=True)
+
+
+def batch_length(sizes: Sequence[int], most_bytes: int) -> int:
+    """How many of the first records (of these sizes) make a batch: as many as fit in `most_bytes`,
+    and at least one (a record larger than that is a batch alone)."""
+    total = 0
+    for n, size in enumerate(sizes):
+        total += size
+        if total > most_bytes:
+            return max(n, 1)
+    return len(sizes)
+
+
+def _size(ev: faust.EventT) -> int:
+    value = ev.message.value
+    return len(value) if isinstance(value, bytes) else 0
 
 
 async def _process(rt: Runtime, batch: Sequence[faust.EventT], spec: TopicSpec, handle: Handler, name: str) -> None:
@@ -342,6 +368,9 @@ async def _process(rt: Runtime, batch: Sequence[faust.EventT], spec: TopicSpec, 
             await rt.dead_letter(ev, exc.reason, exc.detail)
     if not decoded:
         return
+    # A packed record's events take its place (they share its position: acked, replayed and
+    # dead-lettered with it).
+    decoded = [(ev, event) for ev, packed in decoded for event in forwarding.unpacked([packed])]
     if spec.internal:  # an internal topic's records were checked on the way in
         await _handle_guarded(rt, decoded, handle, name)
         return

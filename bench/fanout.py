@@ -56,13 +56,14 @@ from adapters.hot_cache import HotCache
 from adapters.kafka import EventProducer, read_to_end
 from adapters.redis_store import SENTINEL, TimelineCache, recent_key, timeline_key
 from api.auth import mint_token
-from bench.common import (Lag, busiest, cpu_seconds, free_port, machine_cpu_seconds, machine_steal_seconds, namespace, noop_service,
-                          open_loop, process_cpu_seconds, progress, summary_ms, time_drain, tree_cpu_seconds, write_results)
+from bench.common import (Lag, busiest, free_port, machine_cpu_seconds, machine_steal_seconds, namespace, open_loop,
+                          process_cpu_seconds, progress, summary_ms, tree_cpu_seconds, write_results)
 from bench.write_api import ROOMY
 from pipeline.events import Event, encode
 from pipeline.graph import FollowerCount
 from pipeline.model import Tweet, User
-from pipeline.routing import partition_key
+from pipeline import forwarding
+from pipeline.routing import explicit_partition, partition_key
 from pipeline.snowflake import Snowflake
 from pipeline.topology import load_topology
 from stack import launcher, process
@@ -349,9 +350,10 @@ def stage_split(settings: Any, seen: list[tuple[int, float, float]]) -> dict[str
     (its record's timestamp on tweets.moderated) and from there until the API showed it."""
     forwarded: dict[int, float] = {}
     for msg in read_to_end(settings.kafka_bootstrap, settings.topic("tweets.moderated"), 60):
-        tweet_id = (orjson.loads(msg.value()).get("data") or {}).get("tweet_id")
-        if tweet_id is not None:
-            forwarded[int(tweet_id)] = msg.timestamp()[1] / 1000
+        doc = orjson.loads(msg.value())
+        for inner in (doc["data"]["events"] if doc["type"] == forwarding.PACKED else [doc]):
+            if inner["type"] == "tweet.created":
+                forwarded[int(inner["data"]["tweet_id"])] = msg.timestamp()[1] / 1000
     until, after = [], []
     for tweet_id, visible_at, latency in seen:
         at = forwarded.get(tweet_id)
@@ -381,7 +383,6 @@ async def measure(settings: Any, topology: Any, graph: dict[int, list[int]], act
                 phase: await stage_capacity(settings, topology, cache, active, pushed_authors, args.capacity, rng,
                                             results["ceilings"]["redis_zadd_per_s"], args, phase)
                 for phase in ("cold", "warm")}
-            results["fanout_stage"]["noop_faust_agent"] = await noop_bound(settings, args, results["fanout_stage"]["warm"])
 
         runs = [await steady_rate(settings, topology, cache, graph, active, active_set, celebs, pushed_authors,
                                   rate, args, rng) for rate in args.rate]
@@ -467,13 +468,13 @@ async def steady_rate(settings: Any, topology: Any, cache: TimelineCache, graph:
     delivery latency (and its split at moderation), and whether the pipeline kept up."""
     before = await timeline_entries(cache, active)
     progress(f"producing {rate} tweets/s for {args.duration}s, probing delivery through the API")
-    worker_cpu, busy, t0 = cpu_seconds(args.worker_pid), machine_cpu_seconds(), time.monotonic()
+    worker_cpu, busy, t0 = workers_cpu_seconds(args), machine_cpu_seconds(), time.monotonic()
     stolen, procs = machine_steal_seconds(), process_cpu_seconds()
     spy = profile(args, args.worker_pid, f"worker-{rate}", args.duration)
     run = await drive(settings, topology, graph, active_set, celebs, pushed_authors, rate, args.duration, rng)
     t_done = run["t_done"]
     steady_s = t_done - t0
-    worker_cores = (cpu_seconds(args.worker_pid) - worker_cpu) / steady_s
+    worker_cores = (workers_cpu_seconds(args) - worker_cpu) / steady_s
     machine_cores = (machine_cpu_seconds() - busy) / steady_s
     stolen_cores = (machine_steal_seconds() - stolen) / steady_s
     # Who else was busy (the JVMs' own work, a compaction, the probes): the machine's share above.
@@ -510,8 +511,19 @@ async def stage_capacity(settings: Any, topology: Any, cache: TimelineCache, act
                          pushed_authors: list[int], n: int, rng: random.Random, zadd_ceiling: float,
                          args: argparse.Namespace, phase: str) -> dict[str, Any]:
     """The fan-out stage alone: a backlog of tweets stored and placed on tweets.moderated as the
-    moderation agent does (allowed), timed until the worker's lag on that topic is zero. The burst above measures the whole pipeline, whose slowest stage is moderation."""
+    moderation agent does (allowed; packed per partition, batch by batch of batch_max), timed until
+    the last entry landed: a sample of the active timelines is watched, and the drain ends when it
+    last grew (the worker's lag reaching zero, also reported, waits for its next offset commit,
+    up to a second later). The burst above measures the whole pipeline, whose slowest stage is
+    moderation."""
     progress(f"fan-out stage: {n:,} tweets straight onto tweets.moderated, timing the drain")
+    # The active timelines emptied first (still built, as a read leaves them): a backlog larger
+    # than the cap would otherwise trim what it wrote and hide it from the count below.
+    pipe = cache.redis.pipeline(transaction=False)
+    for r in active:
+        pipe.ltrim(timeline_key(r), 0, 0)
+        pipe.lset(timeline_key(r), 0, SENTINEL)
+    await pipe.execute(raise_on_error=False)  # LSET on a timeline gone meanwhile: nothing to empty
     before = await timeline_entries(cache, active)
     producer = EventProducer(settings, topology, **{"linger.ms": 20})
     topic = settings.topic("tweets.moderated")
@@ -529,21 +541,43 @@ async def stage_capacity(settings: Any, topology: Any, cache: TimelineCache, act
     finally:
         await cass.close()
     worker_pid = args.worker_pid
-    stats0, cpu0 = await cache.redis.info("commandstats"), tree_cpu_seconds(worker_pid)
+    stats0, cpu0 = await cache.redis.info("commandstats"), workers_cpu_seconds(args)
+    busy0, stolen0 = machine_cpu_seconds(), machine_steal_seconds()
     redis_cpu0 = redis_cpu_seconds(await cache.redis.info("cpu"))
     # The drain's first seconds (its length is not known in advance).
     spy = profile(args, worker_pid, f"worker-stage-{phase}", CAPACITY_PROFILE_S)
+    records = [r for i in range(0, n, topology.tunables.batch_max)
+               for r in forwarding.pack(events[i:i + topology.tunables.batch_max], topology.topics["tweets.moderated"].partitions)]
+    watched = rng.sample(active, min(len(active), GROWTH_SAMPLE))
+    growth: list[tuple[float, int]] = []
+    stop = asyncio.Event()
+
+    async def watch() -> None:
+        keys = [timeline_key(r) for r in watched]
+        while not stop.is_set():
+            growth.append((time.monotonic(), sum(await cache.redis.eval(_SUM_LLEN, len(keys), *keys))))
+            await asyncio.sleep(GROWTH_POLL_S)
+
+    watcher = asyncio.create_task(watch())
     t0 = time.monotonic()
-    for i in range(0, n, 5000):
-        await asyncio.gather(*(producer.send(topic, partition_key(e), encode(e)) for e in events[i:i + 5000]))
+    for i in range(0, len(records), 1000):
+        await asyncio.gather(*(producer.send(topic, partition_key(r), encode(r), partition=explicit_partition(r))
+                               for r in records[i:i + 1000]))
     produced_s = time.monotonic() - t0
     producer.close()
     lag = Lag(settings, "tweets.moderated")
     try:
-        drained = await lag.zero() - t0
+        lag_zero_s = await lag.zero() - t0
     finally:
         lag.close()
-    worker_cpu_s = tree_cpu_seconds(worker_pid) - cpu0
+        stop.set()
+        await watcher
+    final = growth[-1][1]
+    drained = next(t for t, total in growth if total == final) - t0 if final > growth[0][1] else lag_zero_s
+    worker_cpu_s = workers_cpu_seconds(args) - cpu0
+    # The machine over the same span (to the lag's zero: it ends after the last entry).
+    machine_cores = (machine_cpu_seconds() - busy0) / lag_zero_s
+    stolen_cores = (machine_steal_seconds() - stolen0) / lag_zero_s
     if spy is not None:
         spy.wait()
     stats1 = await cache.redis.info("commandstats")
@@ -558,7 +592,8 @@ async def stage_capacity(settings: Any, topology: Any, cache: TimelineCache, act
     fullest = max(await cache.redis.eval(
         "local m = 0 for _, k in ipairs(KEYS) do m = math.max(m, redis.call('LLEN', k)) end return m",
         len(active), *[timeline_key(r) for r in active]), 0)
-    return {"tweets": n, "produce_s": round(produced_s, 2), "seconds_to_drain": round(drained, 2),
+    return {"tweets": n, "records": len(records), "produce_s": round(produced_s, 2), "seconds_to_drain": round(drained, 2),
+            "seconds_to_lag_zero": round(lag_zero_s, 2),
             "tweets_per_s": round(n / drained), "timeline_entries_written": written,
             "entries_per_tweet": round(written / n, 1), "entries_per_s": round(written / drained),
             "share_of_zadd_ceiling": round(written / drained / zadd_ceiling, 4),
@@ -574,7 +609,8 @@ async def stage_capacity(settings: Any, topology: Any, cache: TimelineCache, act
                                                        "us": round(v["us"] / written, 2)}
                                                    for c, v in inside.items()} if written else None,
             "worker_cpu_us_per_entry": round(worker_cpu_s * 1e6 / written, 1) if written else None,
-            "worker_cpu_busy_share": round(worker_cpu_s / drained, 3),
+            "worker_cpu_cores": round(worker_cpu_s / drained, 3),
+            "machine_busy_cores": round(machine_cores, 2), "machine_stolen_cores": round(stolen_cores, 2),
             # If Redis ran nothing but these scripts, back to back: the best this layout can do.
             "redis_bound_share_of_zadd_ceiling": round(1e6 / (script_us / written) / zadd_ceiling, 3)
             if written and script_us else None,
@@ -583,19 +619,9 @@ async def stage_capacity(settings: Any, topology: Any, cache: TimelineCache, act
             if written and inside.get("rpushx", {}).get("us") else None}
 
 
-async def noop_bound(settings: Any, args: argparse.Namespace, warm: dict[str, Any]) -> dict[str, Any]:
-    """What faust's own per-record work allows: a faust agent that does nothing with its records
-    (bench/noop_worker.py, same broker settings and batching) drains tweets.moderated as it is now
-    (every tweet of the run so far, in a group of its own). At the warm stage's entries per tweet,
-    the fan-out stage could write no faster than this if a tweet cost it nothing else."""
-    progress("a no-op faust agent over tweets.moderated (the consumer's own bound)")
-    timing = await asyncio.to_thread(time_drain, settings, args.noop, "tweets.moderated", f"{settings.app_id}-noop")
-    records_per_s = timing["measured_records"] / timing["measured_s"]
-    bound = records_per_s * warm["entries_per_tweet"]
-    return {"records": timing["records"], "records_per_s": round(records_per_s),
-            "entries_per_s_at_the_warm_stages_entries_per_tweet": round(bound),
-            "share_of_zadd_ceiling": round(bound / args.zadd_ceiling, 4),
-            "warm_stage_share_of_it": round(warm["tweets_per_s"] / records_per_s, 3)}
+def workers_cpu_seconds(args: argparse.Namespace) -> float:
+    """CPU time of every worker process (--workers) and their children so far."""
+    return sum(tree_cpu_seconds(pid) for pid in args.worker_pids)
 
 
 def redis_cpu_seconds(info: dict[str, Any]) -> float:
@@ -612,6 +638,10 @@ def redis_commands(port: int) -> dict[str, int]:
 
 
 CAPACITY_PROFILE_S = 5
+# Active timelines watched for the end of a stage drain, and how often (a script of one LLEN each).
+GROWTH_SAMPLE = 300
+GROWTH_POLL_S = 0.02
+_SUM_LLEN = "local out = {} for i, k in ipairs(KEYS) do out[i] = redis.call('LLEN', k) end return out"
 
 
 def profile(args: argparse.Namespace, pid: int, name: str, seconds: int) -> subprocess.Popen[bytes] | None:
@@ -686,7 +716,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="seconds of reads at each read rate, on the same connections, before the counted ones "
                         "(reported, not counted)")
     p.add_argument("--burst", type=int, default=3000, help="tweets produced at once to measure capacity")
-    p.add_argument("--capacity", type=int, default=20_000,
+    p.add_argument("--capacity", type=int, default=40_000,
                    help="tweets placed on tweets.moderated to time the fan-out stage alone (0: skip)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--api-processes", type=int, default=None,
@@ -759,6 +789,7 @@ def main(argv: list[str] | None = None) -> int:
         launcher.up(apps)
         args.api_pid = process.read_pid(next(a for a in apps if a.name == "api").pid_file)
         args.worker_pid = process.read_pid(worker.pid_file)
+        args.worker_pids = [process.read_pid(a.pid_file) for a in apps if a.name.startswith("worker")]
         args.redis_port = settings.redis_port
         args.zadd_ceiling = results["ceilings"]["redis_zadd_per_s"]
         args.zadd_many_keys_ceiling = results["ceilings"]["redis_zadd_many_keys_per_s"]
@@ -772,8 +803,6 @@ def main(argv: list[str] | None = None) -> int:
             return pid
 
         args.restart_api = restart_api
-        args.noop = noop_service(settings, {**env, "NOOP_TOPIC": "tweets.moderated"}, worker)
-        apps.append(args.noop)  # stopped with the others if a run fails while it drains
         asyncio.run(measure(settings, topology, graph, active, celebs, pushed_authors, args, rng, results))
     finally:
         launcher.down(apps)
@@ -846,22 +875,18 @@ def report(r: dict[str, Any]) -> None:
     for phase, s in r.get("fanout_stage", {}).items():
         if phase not in ("cold", "warm"):
             continue
-        print(f"fan-out stage alone ({phase}): {s['tweets']:,} tweets drained in {s['seconds_to_drain']}s = {s['tweets_per_s']:,}/s, "
+        print(f"fan-out stage alone ({phase}): {s['tweets']:,} tweets ({s.get('records', '?'):,} records) drained in "
+              f"{s['seconds_to_drain']}s (lag zero at {s.get('seconds_to_lag_zero')}s) = {s['tweets_per_s']:,}/s, "
               f"{s['entries_per_s']:,} entries/s ({s['entries_per_tweet']} per tweet; {s['share_of_zadd_ceiling']:.2%} "
               f"of the ZADD ceiling, {s['share_of_many_keys_zadd_ceiling']:.2%} of ZADD into as many keys); fullest "
               f"timeline {s['fullest_timeline']} of {s['timeline_cap']}")
         print(f"  per entry: Redis CPU {s['redis_cpu_us_per_entry']} us (busy {s['redis_cpu_busy_share']:.0%}), "
               f"{s['redis_script_us_per_entry']} us of it in scripts (busy {s['redis_script_busy_share']:.0%}), "
-              f"worker CPU {s['worker_cpu_us_per_entry']} us (busy {s['worker_cpu_busy_share']:.0%}); Redis alone "
+              f"worker CPU {s['worker_cpu_us_per_entry']} us ({s['worker_cpu_cores']} cores, all workers); Redis alone "
               f"could write {s['redis_bound_share_of_zadd_ceiling']:.0%} of the ZADD ceiling this way, its appends "
-              f"alone {s.get('redis_append_bound_share_of_zadd_ceiling') or 0:.0%}")
+              f"alone {s.get('redis_append_bound_share_of_zadd_ceiling') or 0:.0%}; machine {s['machine_busy_cores']} "
+              f"of 2 cores busy (stolen by the host {s['machine_stolen_cores']})")
         print(f"  inside the script, per entry: {s.get('redis_commands_in_script_per_entry')}")
-    noop = r.get("fanout_stage", {}).get("noop_faust_agent")
-    if noop:
-        print(f"a no-op faust agent drained tweets.moderated ({noop['records']:,} tweets) at {noop['records_per_s']:,} "
-              f"records/s: at the warm stage's entries per tweet, {noop['entries_per_s_at_the_warm_stages_entries_per_tweet']:,} "
-              f"entries/s ({noop['share_of_zadd_ceiling']:.1%} of the ZADD ceiling) is the most a stage paying faust's "
-              f"per-record cost could write; the warm stage ran at {noop['warm_stage_share_of_it']:.0%} of its rate")
     cel = r["celebrity"]
     print(f"celebrity tweets: {cel['celebrity_tweets']} -> in {cel['follower_timelines_containing_them']} of "
           f"{cel['follower_timelines_checked']} follower timelines checked")

@@ -35,10 +35,11 @@ import orjson
 
 from adapters import provision
 from adapters.cassandra_store import CassandraStore, write_ts_us
-from adapters.kafka import EventProducer
+from adapters.kafka import EventProducer, read_to_end
 from adapters.redis_store import TimelineCache, timeline_key
 from bench.common import calibration_us, namespace, noop_service, produce_events, progress, summary_ms, time_drain, write_results
 from bench.write_api import ROOMY
+from pipeline import forwarding
 from pipeline.events import Event
 from pipeline.model import User
 from pipeline.settings import project_root
@@ -100,15 +101,15 @@ def consume_rate(span: dict[str, float]) -> dict[str, Any]:
 
 
 def record_times(settings: Any, topic_name: str, wanted: set[str]) -> dict[str, int]:
-    """Broker timestamps (ms) of the records carrying the wanted tweet ids, by tweet id."""
-    from tests.e2e.helpers import read_topic
-
+    """Broker timestamps (ms) of the records carrying the wanted tweet ids, by tweet id (a packed
+    record's for each of its tweets)."""
     out: dict[str, int] = {}
-    for msg in read_topic(settings.kafka_bootstrap, settings.topic(topic_name), timeout_s=120):
+    for msg in read_to_end(settings.kafka_bootstrap, settings.topic(topic_name), timeout_s=120):
         value = orjson.loads(msg.value())
-        tid = value["data"].get("tweet_id")
-        if value["type"] == "tweet.created" and tid in wanted:
-            out[tid] = msg.timestamp()[1]
+        for inner in (value["data"]["events"] if value["type"] == forwarding.PACKED else [value]):
+            tid = inner["data"].get("tweet_id")
+            if inner["type"] == "tweet.created" and tid in wanted:
+                out[tid] = msg.timestamp()[1]
     return out
 
 

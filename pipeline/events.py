@@ -56,8 +56,10 @@ def encode(event: Event) -> bytes:
     return orjson.dumps(event.to_json())
 
 
-# Decoded events remembered per Contracts instance (a worker's batch is at most 500 records).
+# Decoded events remembered per Contracts instance (a worker's batch is at most 500 records), of
+# records up to this size: a packed record (tens of KiB) is read by one agent once.
 DECODED_CACHE = 4096
+DECODED_CACHE_MAX_BYTES = 8192
 
 
 class Schema:
@@ -115,6 +117,8 @@ class Contracts:
                 return hit
         event = self._decode(raw, allowed_types, max_bytes)
         assert raw is not None
+        if len(raw) > DECODED_CACHE_MAX_BYTES:
+            return event
         self._recent[(raw, allowed_types)] = event
         if len(self._recent) > DECODED_CACHE:
             self._recent.popitem(last=False)

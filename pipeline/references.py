@@ -20,7 +20,7 @@ UNKNOWN_REFERENCE = "unknown_reference"
 NOT_OWNER = "not_owner"
 
 # Derived by an agent from events already checked (docs/EVENTS.md): nothing to look up again.
-DERIVED = frozenset({"tweet.referenced", "hashtag.observed", "hashtags.observed", "tweet.moderated"})
+DERIVED = frozenset({"tweet.referenced", "hashtag.observed", "hashtags.observed", "tweet.moderated", "tweets.forwarded"})
 
 # Which data field names a user that must exist, per event type.
 _USER_TARGETS = {"follow.created": "followee_id", "block.created": "blocked_id", "mute.created": "muted_id"}

@@ -22,6 +22,7 @@ KEY_FIELD: dict[str, str | None] = {
     "tweet.referenced": "tweet_id",  # derived: replies and quotes by the tweet they count for
     "hashtag.observed": "tag",       # derived, retired: one hashtag by tag (still read)
     "hashtags.observed": "partition",  # derived: hashtags packed per partition of their tags
+    "tweets.forwarded": "partition",  # derived: what moderation lets through, packed per partition
     "follow.created": "followee_id",  # graph edges by the account they point at
     "follow.removed": "followee_id",
     "block.created": "blocked_id",

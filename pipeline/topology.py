@@ -35,7 +35,7 @@ class TopicSpec:
     @property
     def internal(self) -> bool:
         """Written only by agents, after the checks at the ingest topic: nothing to look up again."""
-        return not self.events and bool(self.forwards)
+        return bool(self.forwards)
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,8 @@ class Tunables:
     timeline_cap: int
     follower_page_size: int
     batch_max: int
+    # Bytes of records per batch in agents that run several batch loops (runtime.run_by_partition).
+    batch_max_bytes: int
     batch_within_s: float
     max_event_bytes: int
     rebuild_per_author: int
@@ -151,6 +153,7 @@ def parse_topology(raw: Any) -> Topology:
             timeline_cap=_positive_int(t, "timeline_cap"),
             follower_page_size=_positive_int(t, "follower_page_size"),
             batch_max=_positive_int(t, "batch_max"),
+            batch_max_bytes=_positive_int(t, "batch_max_bytes") if "batch_max_bytes" in t else 1_048_576,
             batch_within_s=float(t["batch_within_s"]),
             max_event_bytes=_positive_int(t, "max_event_bytes"),
             rebuild_per_author=_positive_int(t, "rebuild_per_author"),

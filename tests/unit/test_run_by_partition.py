@@ -17,9 +17,10 @@ import agents.runtime as runtime
 class Stream:
     """What run_by_partition uses of a faust stream: events(), ack(), enable_acks."""
 
-    def __init__(self, partitions: list[int], gaps: list[float]) -> None:
-        self.records = [types.SimpleNamespace(message=types.SimpleNamespace(partition=p, offset=i))
-                        for i, p in enumerate(partitions)]
+    def __init__(self, partitions: list[int], gaps: list[float], sizes: list[int] | None = None) -> None:
+        sizes = sizes or [10] * len(partitions)
+        self.records = [types.SimpleNamespace(message=types.SimpleNamespace(partition=p, offset=i, value=b"x" * n))
+                        for i, (p, n) in enumerate(zip(partitions, sizes))]
         self.gaps = gaps
         self.enable_acks = True
         self.acked: list[Any] = []
@@ -37,8 +38,8 @@ class Stream:
 
 
 def run(partitions: list[int], gaps: list[float], work_s: list[float], in_flight: int, batch_max: int,
-        within_s: float = 0.0) -> dict[str, Any]:
-    stream = Stream(partitions, gaps)
+        within_s: float = 0.0, sizes: list[int] | None = None, batch_max_bytes: int = 10**9) -> dict[str, Any]:
+    stream = Stream(partitions, gaps, sizes)
     seen: dict[str, Any] = {"batches": [], "most_at_once": 0, "overlap": False}
     active: list[set[int]] = []
     done: set[int] = set()
@@ -57,7 +58,7 @@ def run(partitions: list[int], gaps: list[float], work_s: list[float], in_flight
         done.update(r.message.offset for r in batch)
 
     rt = types.SimpleNamespace(topology=types.SimpleNamespace(tunables=types.SimpleNamespace(
-        batch_max=batch_max, batch_within_s=within_s)))
+        batch_max=batch_max, batch_within_s=within_s, batch_max_bytes=batch_max_bytes)))
     original = runtime._process
     runtime._process = process  # type: ignore[assignment]
     try:
@@ -88,6 +89,25 @@ def test_partitions_stay_in_order_in_one_batch_at_a_time(partitions, in_flight, 
         assert mine == sorted(mine)
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(1, 300)), min_size=1, max_size=80), st.integers(1, 3),
+       st.integers(50, 600))
+def test_batches_are_bounded_by_bytes_as_well(records, in_flight, most_bytes):
+    partitions, sizes = [p for p, _ in records], [n for _, n in records]
+    seen = run(partitions, [0.0] * len(records), [0.001], in_flight, 500, sizes=sizes, batch_max_bytes=most_bytes)
+    assert sorted(seen["acked"]) == list(range(len(records)))
+    for batch in seen["batches"]:
+        assert len(batch) == 1 or sum(sizes[o] for o in batch) <= most_bytes, "within the bytes, or one record alone"
+
+
+@given(st.lists(st.integers(0, 100), max_size=30), st.integers(1, 300))
+def test_batch_length_is_the_longest_prefix_within_the_bytes_and_at_least_one(sizes, most):
+    n = runtime.batch_length(sizes, most)
+    assert n == 0 if not sizes else 1 <= n <= len(sizes)
+    assert n <= 1 or sum(sizes[:n]) <= most
+    assert n == len(sizes) or sum(sizes[:n + 1]) > most
+
+
 def test_records_pile_up_into_few_batches_that_keep_all_their_partitions_together():
     # 300 records on 6 partitions arrive while the first batches run (200 ms each): two batches at
     # once, and the next batch of each loop takes every record waiting on its three partitions,
@@ -115,7 +135,8 @@ def test_a_record_is_acked_only_after_its_batch_is_done():
             await super().ack(record)
 
     stream = Checking([0, 1, 0, 1, 2, 2, 0], [0.0] * 7)
-    rt = types.SimpleNamespace(topology=types.SimpleNamespace(tunables=types.SimpleNamespace(batch_max=3, batch_within_s=0.0)))
+    rt = types.SimpleNamespace(topology=types.SimpleNamespace(tunables=types.SimpleNamespace(batch_max=3, batch_within_s=0.0,
+                                                                                           batch_max_bytes=10**6)))
     original = runtime._process
     runtime._process = process  # type: ignore[assignment]
     try:
@@ -133,4 +154,8 @@ def test_a_batch_waits_batch_within_s_to_fill_unless_it_is_full():
     seen = run(partitions, [0.005] * 20, [0.0], in_flight=2, batch_max=100, within_s=2.0)
     assert sorted(len(b) for b in seen["batches"]) == [10, 10]
     seen = run([0] * 30, [0.0] * 30, [0.0], in_flight=1, batch_max=10, within_s=60.0)
+    assert [len(b) for b in seen["batches"]] == [10, 10, 10]
+    # Nor one full by its bytes.
+    seen = run([0] * 30, [0.0] * 30, [0.0], in_flight=1, batch_max=100, within_s=60.0, sizes=[10] * 30,
+               batch_max_bytes=100)
     assert [len(b) for b in seen["batches"]] == [10, 10, 10]

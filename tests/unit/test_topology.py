@@ -35,7 +35,8 @@ def test_forwarded_types_are_accepted_without_moving_their_home_topic():
     topo = parse_topology(copy.deepcopy(RAW))
     moderated = topo.topics["tweets.moderated"]
     assert moderated.internal and not topo.topics["ingest.tweets"].internal
-    assert {"tweet.created", "tweet.deleted", "tweet.moderated"} == moderated.accepted
+    assert {"tweets.forwarded", "tweet.created", "tweet.deleted", "tweet.moderated"} == moderated.accepted
+    assert topo.topic_for_event("tweets.forwarded").name == "tweets.moderated", "the packed records"
     assert topo.topic_for_event("tweet.created").name == "ingest.tweets", "producers still send to ingest"
     assert topo.topic_for_event("tweet.moderated").name == "verdicts"
     assert topo.agents["fanout"].consumes == "tweets.moderated", "fan-out reads only what moderation let through"
@@ -120,9 +121,10 @@ def test_trending_partitions_merge_into_one_top_k():
 
 
 def test_only_the_fanout_agent_runs_two_batch_loops():
-    # run_by_partition keeps a partition in one batch at a time, so order holds per key of the
-    # topic. Fan-out's order (a tweet's creation, deletion, withdrawal) is per author, the topic's
-    # key; the other agents keep one batch at a time.
+    # run_by_partition keeps a partition in one batch at a time, so order holds per partition.
+    # Fan-out's order (a tweet's creation, deletion, withdrawal) is per author, and an author's
+    # events are packed into the partition their id maps to (pipeline/forwarding.py); the other
+    # agents keep one batch at a time.
     topo = parse_topology(RAW)
     assert {a.name: a.batches_in_flight for a in topo.agents.values() if a.batches_in_flight > 1} == {"fanout": 2}
-    assert topo.topics[topo.agents["fanout"].consumes].key == "author_id"
+    assert topo.topics[topo.agents["fanout"].consumes].key == "partition"
