@@ -41,6 +41,7 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, WatchError
 
+from adapters import resp
 from adapters.redis_mux import Commands, Pooled
 from pipeline import timeline
 
@@ -236,19 +237,9 @@ class TimelineCache:
                 return 0
         if sizes.max() > IDS_PER_LIST:  # rare (a merge that gave up): cut such lists' ids in parts
             keys, sizes = _split_long(keys, sizes)
-        ends = np.cumsum(sizes)
-        starts = ends - sizes
-        calls: list[tuple[Sequence[str], list[int]]] = []
-        first = 0
-        while first < len(keys):
-            # As many lists as fit: KEYS_PER_CALL, and their ids within IDS_PER_CALL (one at least).
-            fits = int(np.searchsorted(ends, starts[first] + IDS_PER_CALL, side="right"))
-            last = max(first + 1, min(first + KEYS_PER_CALL, fits))
-            # Each list's count before its ids, as the script reads them.
-            args = np.insert(ids[starts[first]:ends[last - 1]], starts[first:last] - starts[first], sizes[first:last])
-            calls.append((keys[first:last], [self.cap, TRIM_SLACK, *args.tolist()]))
-            first = last
-        return sum(int(n) for n in await evalsha_many(self.redis, self._push, calls))
+        packed = resp.evalsha_lists(self._push.sha, keys, [self.cap, TRIM_SLACK], sizes, ids, KEYS_PER_CALL,
+                                    IDS_PER_CALL)
+        return sum(int(n) for n in await evalsha_packed(self.redis, self._push, packed))
 
     async def remove(self, entries: Iterable[tuple[int, int]], author: int | None = None) -> None:
         """Take (reader, tweet id) entries out of timelines (deleted tweets, unfollows), and out of
@@ -399,12 +390,17 @@ async def evalsha_many(client: aioredis.Redis, script: AsyncScript,
     redis-py pipeline holding a Script asks Redis whether it exists before every execute, a round
     trip of its own. After a Redis restart the script is loaded again and the calls repeated
     (callers' scripts are idempotent)."""
+    return await evalsha_packed(client, script, [hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))
+                                                 for keys, args in calls])
+
+
+async def evalsha_packed(client: aioredis.Redis, script: AsyncScript, calls: Sequence[bytes]) -> list[Any]:
+    """evalsha_many for EVALSHA commands packed already (adapters/resp.py)."""
     if not calls:
         return []
     pool = client.connection_pool
+    packed = b"".join(calls)
     for attempt in (1, 2):
-        packed = b"".join(hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))
-                          for keys, args in calls)
         conn = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
             await conn.send_packed_command(packed, check_health=False)

@@ -376,11 +376,14 @@ async def measure(settings: Any, topology: Any, graph: dict[int, list[int]], act
         progress(f"warm-up: {WARMUP_RATE} tweets/s for {WARMUP_S}s (not measured)")
         await drive(settings, topology, graph, active_set, celebs, pushed_authors, WARMUP_RATE, WARMUP_S, rng)
         if args.capacity:
-            # Twice: the first backlog meets most authors for the first time (their follower lists
-            # are read from Cassandra, as after a worker restart), the second finds them cached.
-            # Before the steady rates, so that every rate below meets the same warm worker.
+            # Twice, with the same authors: the first backlog meets most of them for the first time
+            # (their follower lists are read from Cassandra, as after a worker restart), the second
+            # finds every list cached (as a running worker holds its active authors'). Before the
+            # steady rates, so that every rate below meets the same warm worker.
+            authors = [rng.choice(pushed_authors) for _ in range(args.capacity)]
             results["fanout_stage"] = {
-                phase: await stage_capacity(settings, topology, cache, active, pushed_authors, args.capacity, rng,
+                phase: await stage_capacity(settings, topology, cache, active, authors if phase == "cold"
+                                            else rng.sample(authors, len(authors)), rng,
                                             results["ceilings"]["redis_zadd_per_s"], args, phase)
                 for phase in ("cold", "warm")}
 
@@ -508,7 +511,7 @@ async def steady_rate(settings: Any, topology: Any, cache: TimelineCache, graph:
 
 
 async def stage_capacity(settings: Any, topology: Any, cache: TimelineCache, active: list[int],
-                         pushed_authors: list[int], n: int, rng: random.Random, zadd_ceiling: float,
+                         authors: list[int], rng: random.Random, zadd_ceiling: float,
                          args: argparse.Namespace, phase: str) -> dict[str, Any]:
     """The fan-out stage alone: a backlog of tweets stored and placed on tweets.moderated as the
     moderation agent does (allowed; packed per partition, batch by batch of batch_max), timed until
@@ -516,6 +519,7 @@ async def stage_capacity(settings: Any, topology: Any, cache: TimelineCache, act
     last grew (the worker's lag reaching zero, also reported, waits for its next offset commit,
     up to a second later). The burst above measures the whole pipeline, whose slowest stage is
     moderation."""
+    n = len(authors)
     progress(f"fan-out stage: {n:,} tweets straight onto tweets.moderated, timing the drain")
     # The active timelines emptied first (still built, as a read leaves them): a backlog larger
     # than the cap would otherwise trim what it wrote and hide it from the count below.
@@ -529,7 +533,7 @@ async def stage_capacity(settings: Any, topology: Any, cache: TimelineCache, act
     topic = settings.topic("tweets.moderated")
     events = [Event(IDS.next_id(), "tweet.created", 1, int(time.time() * 1000), author,
                     {"tweet_id": str(IDS.next_id()), "text": "capacity #fanout"})
-              for author in (rng.choice(pushed_authors) for _ in range(n))]
+              for author in authors]
     # Stored first, as moderation stores a tweet before forwarding it: readers hydrate them later.
     cass = await CassandraStore.open(settings)
     hot = HotCache(cache.redis)
