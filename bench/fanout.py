@@ -731,6 +731,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batches-in-flight", type=lambda v: [int(x) for x in v.split(",")], default=None,
                    help="override topology.yaml's batches_in_flight: N for moderation and fanout, or M,F "
                         "(1: one batch at a time)")
+    p.add_argument("--batch-max-bytes", type=int, default=None,
+                   help="override topology.yaml's batch_max_bytes (bytes of records per fan-out batch)")
     p.add_argument("--profile", metavar="DIR", default=None,
                    help="sample with py-spy (collapsed stacks in DIR): the API during each read run, the worker "
                         "during each steady rate and the first seconds of each fan-out stage drain")
@@ -747,6 +749,8 @@ def main(argv: list[str] | None = None) -> int:
              # measures moderation in the pipeline).
              "tunables.moderation.burst_window_s": 1, "tunables.moderation.burst_at": 200,
              "tunables.moderation.history_max": 200}
+    if args.batch_max_bytes is not None:
+        patch["tunables.batch_max_bytes"] = args.batch_max_bytes
     if args.batches_in_flight is not None:
         counts = args.batches_in_flight * 2 if len(args.batches_in_flight) == 1 else args.batches_in_flight
         patch |= {f"agents.{agent}.batches_in_flight": n for agent, n in zip(("moderation", "fanout"), counts)}
