@@ -419,14 +419,14 @@ async def evalsha_packed(client: aioredis.Redis, script: AsyncScript, calls: Seq
     raise AssertionError("unreachable")
 
 
-async def packed_call(client: aioredis.Redis, *args: str | int | float) -> Any:
-    """One command packed by hiredis: for a command of thousands of arguments (the fan-out's
-    last-read lookups) redis-py's packing, argument by argument in Python, costs several times
-    the CPU (bench/fanout.py)."""
+async def send_packed(client: aioredis.Redis, command: bytes) -> Any:
+    """One command packed already (adapters/resp.py): for a command of thousands of arguments
+    (the fan-out's last-read lookups) redis-py's packing, argument by argument in Python, costs
+    several times the CPU (bench/fanout.py)."""
     pool = client.connection_pool
     conn = await pool.get_connection()  # type: ignore[no-untyped-call]
     try:
-        await conn.send_packed_command(hiredis.pack_command(args), check_health=False)
+        await conn.send_packed_command(command, check_health=False)
         return await conn.read_response()
     except BaseException:
         await conn.disconnect()

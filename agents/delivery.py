@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 import numpy as np
+import numpy.typing as npt
 
 from adapters.redis_store import recent_key, timeline_key
 from agents.runtime import Runtime
@@ -43,8 +44,11 @@ async def deliver_all(rt: Runtime, items: Iterable[tuple[int, int]]) -> None:
         counts.update(filled)
     modes = {a: policy.mode(counts[a]) for a in authors}
     pushed = [a for a in authors if modes[a] is not Mode.PULL]
+    lists = rt.follower_lists
+    lists.start_batch()
     followers = await follower_lists(rt, {a: state[a][1] for a in pushed}, counts)
-    rows = spread([(entry, modes[author], followers[author]) for author, entry in pairs if author in followers])
+    rows = spread([(entry, modes[author], followers[author]) for author, entry in pairs if author in followers],
+                  len(lists.users))
     # A push lands only on a built timeline, and the last-read set holds every reader whose timeline
     # is built (graph_cache._REPAIR_BEGIN): one score lookup for all pushed followers leaves out
     # those who have none (most followers of a small account, most of the time) and the middle
@@ -53,7 +57,8 @@ async def deliver_all(rt: Runtime, items: Iterable[tuple[int, int]]) -> None:
     now = time.time()
     last_read = np.full(len(rows.readers), now)
     if len(rows.readers):
-        complete, seen = await rt.graph.last_reads(rows.readers.tolist())
+        complete, seen = await rt.graph.last_reads_encoded(list(map(lists.users.encoded.__getitem__,
+                                                                    rows.readers.tolist())))
         if complete:
             last_read = seen
         else:
@@ -70,20 +75,20 @@ async def deliver_all(rt: Runtime, items: Iterable[tuple[int, int]]) -> None:
             keys.append(key)
             sizes.append(len(entries))
             ids += entries
-    await timelines.push_lists(keys + [timeline_key(r) for r in to_followers.readers.tolist()],
+    await timelines.push_lists(keys + [timeline_key(r) for r in lists.ids(to_followers.readers).tolist()],
                                np.concatenate([np.array(sizes, dtype=np.int64), to_followers.sizes]),
                                np.concatenate([np.array(ids, dtype=np.int64), to_followers.entries]))
 
 
 async def follower_lists(rt: Runtime, generations: dict[int, str],
-                         counts: Mapping[int, int]) -> dict[int, Sequence[int]]:
-    """Each author's followers, from the worker's cache when it holds them at the current
-    generation, else read from Cassandra and cached under that generation, in paged queries of
-    about a page of rows: short lists (by their follower `counts`) several to a query, a long one
-    alone."""
+                         counts: Mapping[int, int]) -> dict[int, npt.NDArray[np.int32]]:
+    """Each author's followers (indices into rt.follower_lists.users), from the worker's cache
+    when it holds them at the current generation, else read from Cassandra and cached under that
+    generation, in paged queries of about a page of rows: short lists (by their follower
+    `counts`) several to a query, a long one alone."""
     cass, _ = await rt.stores()
     page_size = rt.topology.tunables.follower_page_size
-    out: dict[int, Sequence[int]] = {}
+    out: dict[int, npt.NDArray[np.int32]] = {}
     missing = []
     for author, gen in generations.items():
         cached = rt.follower_lists.get(author, gen)

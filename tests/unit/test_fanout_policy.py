@@ -6,7 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.fanout import Mode, Policy, appends, fetch_groups, spread
+from adapters import resp
+from pipeline.fanout import Mode, Policy, UserIndex, appends, fetch_groups, spread, stable_order
 from pipeline.graph import FollowerCount, apply_follow_counts
 
 POLICY = Policy(push_all_below=10_000, push_active_below=100_000, activity_window_s=604_800)
@@ -35,30 +36,61 @@ batches = st.lists(st.tuples(st.integers(1, 10**12), st.sampled_from([Mode.PUSH_
                    unique_by=lambda t: t[0])
 
 
+def dense(pushed, index):
+    """The batch with its follower lists as the worker holds them: indices into a UserIndex."""
+    return [(entry, mode, index.indices(followers)) for entry, mode, followers in pushed]
+
+
 @settings(max_examples=300)
-@given(batches, st.dictionaries(st.integers(1, 40), st.floats(0, 10**7)), st.floats(0, 10**7))
-def test_appends_are_the_rule_applied_to_every_follower_grouped_by_timeline(pushed, last_reads, now):
-    rows = spread(pushed)
-    assert rows.readers.tolist() == sorted({f for _e, _m, fs in pushed for f in fs}), "each follower looked up once"
-    seen = np.array([last_reads.get(r, np.nan) for r in rows.readers.tolist()], dtype=np.float64)
+@given(batches, st.dictionaries(st.integers(1, 40), st.floats(0, 10**7)), st.floats(0, 10**7),
+       st.lists(st.integers(41, 60)))
+def test_appends_are_the_rule_applied_to_every_follower_grouped_by_timeline(pushed, last_reads, now, known):
+    index = UserIndex()
+    index.indices(known)  # users the worker's index held before this batch's
+    rows = spread(dense(pushed, index), len(index))
+    readers = index.ids[rows.readers].tolist()
+    assert sorted(readers) == sorted({f for _e, _m, fs in pushed for f in fs}), "each follower looked up once"
+    seen = np.array([last_reads.get(r, np.nan) for r in readers], dtype=np.float64)
     got = appends(rows, seen, now, 3600)
     expected = {}
     for entry, mode, followers in pushed:
         for f in followers:
             if lands(mode, last_reads.get(f), now, 3600):
                 expected.setdefault(f, []).append(entry)
-    assert got.readers.tolist() == sorted(expected), "one group per timeline that gets anything, ascending"
-    assert got.sizes.tolist() == [len(expected[r]) for r in sorted(expected)]
-    assert got.entries.tolist() == [e for r in sorted(expected) for e in sorted(expected[r])], "each oldest first"
+    timelines = index.ids[got.readers].tolist()
+    assert sorted(timelines) == sorted(expected), "one group per timeline that gets anything"
+    groups = dict(zip(timelines, (g.tolist() for g in np.split(got.entries, np.cumsum(got.sizes)[:-1]))))
+    assert got.sizes.tolist() == [len(expected[r]) for r in timelines]
+    assert groups == {r: sorted(es) for r, es in expected.items()}, "each oldest first"
 
 
 def test_appends_of_nothing():
-    got = appends(spread([]), np.empty(0), 0.0, 3600)
+    index = UserIndex()
+    got = appends(spread([], 0), np.empty(0), 0.0, 3600)
     assert got.readers.tolist() == [] and got.sizes.tolist() == [] and got.entries.tolist() == []
-    rows = spread([(5, Mode.PUSH_ALL, array("q", [3, 1]))])  # the worker's cached lists are arrays
+    rows = spread(dense([(5, Mode.PUSH_ALL, array("q", [3, 1]))], index), len(index))  # cached lists are arrays
     assert appends(rows, np.array([np.nan, np.nan]), 0.0, 3600).readers.tolist() == []
-    got = appends(rows, np.array([10.0, np.nan]), 20.0, 3600)
-    assert (got.readers.tolist(), got.entries.tolist()) == ([1], [5])
+    got = appends(rows, np.array([np.nan, 10.0]), 20.0, 3600)
+    assert (index.ids[got.readers].tolist(), got.entries.tolist()) == ([1], [5])
+
+
+@given(st.lists(st.integers(0, 2**32 - 1)), st.integers(0, 2**16))
+def test_stable_order_is_numpys_stable_argsort(keys, few):
+    for ks in (np.array(keys, dtype=np.int64), np.array(keys, dtype=np.int64) % (few + 1)):
+        assert stable_order(ks).tolist() == np.argsort(ks, kind="stable").tolist()
+
+
+@given(st.lists(st.lists(st.integers(-2**63, 2**63 - 1), max_size=20), max_size=6))
+def test_user_index_gives_each_user_one_index_and_its_wire_encoding(lists):
+    index = UserIndex()
+    seen = {}
+    for users in lists:
+        got = index.indices(users).tolist()
+        for user, at in zip(users, got):
+            assert seen.setdefault(user, at) == at, "a user keeps its index"
+        assert index.ids[got].tolist() == users
+    assert sorted(seen.values()) == list(range(len(index))), "dense, in the order first seen"
+    assert index.encoded == [resp.bulk(u) for u in index.ids.tolist()]
 
 
 @given(st.dictionaries(st.integers(1, 10**6), st.integers(0, 300), max_size=80), st.integers(1, 500), st.integers(1, 10))

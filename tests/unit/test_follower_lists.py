@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 
 from pipeline.fanout import FollowerLists
 
-ops = st.lists(st.tuples(st.sampled_from(["put", "get"]), st.integers(1, 8), st.sampled_from(["g1", "g2", "g3"]),
+ops = st.lists(st.tuples(st.sampled_from(["put", "get", "batch"]), st.integers(1, 8), st.sampled_from(["g1", "g2", "g3"]),
                          st.lists(st.integers(1, 10**6), max_size=12)), max_size=60)
 
 
@@ -14,17 +14,20 @@ def test_a_list_is_served_only_under_the_generation_it_was_cached_at_and_within_
     cache = FollowerLists(budget)
     model: dict[int, tuple[str, list[int]]] = {}  # what was last put, if it can still be cached
     for op, author, gen, followers in steps:
-        if op == "put":
-            assert list(cache.put(author, gen, followers)) == followers
+        if op == "batch":
+            cache.start_batch()
+            assert len(cache.users) <= budget, "the user index is bounded by the budget between batches"
+        elif op == "put":
+            assert cache.ids(cache.put(author, gen, followers)).tolist() == followers
             model[author] = (gen, followers)
         else:
             got = cache.get(author, gen)
             if got is not None:
                 # Never a list from another generation, never another author's, never stale.
-                assert model[author][0] == gen and list(got) == model[author][1]
+                assert model[author][0] == gen and cache.ids(got).tolist() == model[author][1]
         assert cache.size <= budget
     # Whatever is still held is the latest put of its author, under its generation.
-    held = {a: list(got) for a, (gen, _f) in model.items() if (got := cache.get(a, gen)) is not None}
+    held = {a: cache.ids(got).tolist() for a, (gen, _f) in model.items() if (got := cache.get(a, gen)) is not None}
     assert held == {a: f for a, (_g, f) in model.items() if a in held}
     assert sum(map(len, held.values())) == cache.size
 
@@ -37,7 +40,7 @@ def test_least_recently_used_lists_go_first():
     assert cache.get(1, "a") is not None  # 1 is now the most recently used
     cache.put(4, "a", [40, 41])  # over budget: 2 goes
     assert cache.get(2, "a") is None
-    assert [list(cache.get(a, "a") or []) for a in (1, 3, 4)] == [[10, 11], [30, 31], [40, 41]]
+    assert [cache.ids(cache.get(a, "a")).tolist() for a in (1, 3, 4)] == [[10, 11], [30, 31], [40, 41]]
     assert cache.get(1, "b") is None, "a new generation misses"
     cache.put(5, "a", list(range(7)))  # larger than the whole budget: returned, not kept
     assert cache.get(5, "a") is None and cache.size == 6
