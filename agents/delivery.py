@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from adapters.redis_store import recent_key, timeline_key
 from agents.runtime import Runtime
-from pipeline.fanout import Mode, appends, fetch_groups, spread
+from pipeline.fanout import FollowerLists, Mode, appends, fetch_groups, spread
 
 # Follower-list queries in flight at once when a batch misses the cache.
 FETCH_CONCURRENCY = 16
@@ -44,9 +44,8 @@ async def deliver_all(rt: Runtime, items: Iterable[tuple[int, int]]) -> None:
         counts.update(filled)
     modes = {a: policy.mode(counts[a]) for a in authors}
     pushed = [a for a in authors if modes[a] is not Mode.PULL]
-    lists = rt.follower_lists
-    lists.start_batch()
-    followers = await follower_lists(rt, {a: state[a][1] for a in pushed}, counts)
+    lists = rt.follower_lists  # this batch's, throughout: its indices are into lists.users
+    followers = await follower_lists(rt, lists, {a: state[a][1] for a in pushed}, counts)
     rows = spread([(entry, modes[author], followers[author]) for author, entry in pairs if author in followers],
                   len(lists.users))
     # A push lands only on a built timeline, and the last-read set holds every reader whose timeline
@@ -80,9 +79,9 @@ async def deliver_all(rt: Runtime, items: Iterable[tuple[int, int]]) -> None:
                                np.concatenate([np.array(ids, dtype=np.int64), to_followers.entries]))
 
 
-async def follower_lists(rt: Runtime, generations: dict[int, str],
+async def follower_lists(rt: Runtime, lists: FollowerLists, generations: dict[int, str],
                          counts: Mapping[int, int]) -> dict[int, npt.NDArray[np.int32]]:
-    """Each author's followers (indices into rt.follower_lists.users), from the worker's cache
+    """Each author's followers (indices into lists.users), from the worker's cache (`lists`)
     when it holds them at the current generation, else read from Cassandra and cached under that
     generation, in paged queries of about a page of rows: short lists (by their follower
     `counts`) several to a query, a long one alone."""
@@ -91,7 +90,7 @@ async def follower_lists(rt: Runtime, generations: dict[int, str],
     out: dict[int, npt.NDArray[np.int32]] = {}
     missing = []
     for author, gen in generations.items():
-        cached = rt.follower_lists.get(author, gen)
+        cached = lists.get(author, gen)
         if cached is None:
             missing.append(author)
         else:
@@ -103,7 +102,7 @@ async def follower_lists(rt: Runtime, generations: dict[int, str],
         async with sem:
             found = await cass.followers_of(group, page_size)
         for author in group:
-            out[author] = rt.follower_lists.put(author, generations[author], found[author])
+            out[author] = lists.put(author, generations[author], found[author])
 
     await asyncio.gather(*(fetch(g) for g in groups))
     return out

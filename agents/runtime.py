@@ -114,8 +114,10 @@ class Runtime:
 
     @property
     def follower_lists(self) -> FollowerLists:
-        """Push-mode authors' follower lists, kept for the worker's life (pipeline/fanout.py)."""
-        if self._follower_lists is None:
+        """Push-mode authors' follower lists (pipeline/fanout.py), kept for the worker's life but
+        started afresh once spent. A batch takes them once and uses what it took throughout: a
+        batch in flight (another loop's, another agent's) keeps its own when a new one starts."""
+        if self._follower_lists is None or self._follower_lists.spent:
             self._follower_lists = FollowerLists(self.topology.tunables.follower_cache_ids)
         return self._follower_lists
 

@@ -216,10 +216,9 @@ class FollowerLists:
         ids: npt.NDArray[np.int64] = self.users.ids[indices]
         return ids
 
-    def start_batch(self) -> None:
-        """Between batches (indices handed out before stay valid until the next call): once the
-        index holds more users than the budget holds ids, users of lists long dropped fill it, and
-        it starts again, empty, with the lists."""
-        if len(self.users) > self.budget:
-            self.users = UserIndex()
-            self._lists = SizedLRU(self.budget)
+    @property
+    def spent(self) -> bool:
+        """Whether the index holds more users than the budget holds ids: users of lists long
+        dropped fill it, and the owner starts a new FollowerLists for the next batch (a batch
+        takes one FollowerLists and keeps it throughout, its indices being this one's)."""
+        return len(self.users) > self.budget

@@ -15,8 +15,9 @@ def test_a_list_is_served_only_under_the_generation_it_was_cached_at_and_within_
     model: dict[int, tuple[str, list[int]]] = {}  # what was last put, if it can still be cached
     for op, author, gen, followers in steps:
         if op == "batch":
-            cache.start_batch()
-            assert len(cache.users) <= budget, "the user index is bounded by the budget between batches"
+            # What the runtime does before a batch: a spent cache is started afresh.
+            if cache.spent:
+                cache, model = FollowerLists(budget), {}
         elif op == "put":
             assert cache.ids(cache.put(author, gen, followers)).tolist() == followers
             model[author] = (gen, followers)
@@ -45,3 +46,14 @@ def test_least_recently_used_lists_go_first():
     cache.put(5, "a", list(range(7)))  # larger than the whole budget: returned, not kept
     assert cache.get(5, "a") is None and cache.size == 6
 
+
+
+def test_an_index_filled_by_dropped_lists_is_spent_and_what_a_batch_took_stays_valid():
+    cache = FollowerLists(budget=4)
+    cache.put(1, "a", [10, 11, 12])
+    taken = cache.put(2, "a", [20, 21])  # over budget: 1's list goes, its users stay indexed
+    assert cache.get(1, "a") is None and cache.size == 2
+    assert len(cache.users) == 5 and cache.spent, "more users indexed than the budget holds ids"
+    fresh = FollowerLists(budget=4)  # the next batch's (agents/runtime.Runtime.follower_lists)
+    assert fresh.ids(fresh.put(2, "a", [21, 30])).tolist() == [21, 30] and not fresh.spent
+    assert cache.ids(taken).tolist() == [20, 21], "a batch in flight keeps reading its own"
