@@ -153,7 +153,7 @@ def parse_topology(raw: Any) -> Topology:
             timeline_cap=_positive_int(t, "timeline_cap"),
             follower_page_size=_positive_int(t, "follower_page_size"),
             batch_max=_positive_int(t, "batch_max"),
-            batch_max_bytes=_positive_int(t, "batch_max_bytes") if "batch_max_bytes" in t else 1_048_576,
+            batch_max_bytes=_positive_int(t, "batch_max_bytes") if "batch_max_bytes" in t else 4_194_304,
             batch_within_s=float(t["batch_within_s"]),
             max_event_bytes=_positive_int(t, "max_event_bytes"),
             rebuild_per_author=_positive_int(t, "rebuild_per_author"),
