@@ -75,10 +75,16 @@ async def _result(rf: ResponseFuture) -> Any:
 
 
 async def execute(session: Session, stmt: Any, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
-    """One page of rows (enough for every statement with a LIMIT or a primary-key lookup)."""
+    """Every row of the result, page after page. The driver hands over one page (its fetch size,
+    5,000 rows) per request: a lookup of more keys than that (`WHERE id IN ?`, a fan-out batch's
+    authors) once returned the first 5,000 rows and silently dropped the rest."""
     rf = session.execute_async(stmt, params)
     rows = await _result(rf)
-    return list(rows) if rows is not None else []
+    out = list(rows) if rows is not None else []
+    while rf.has_more_pages:
+        rf = session.execute_async(stmt, params, paging_state=rf._paging_state)  # noqa: SLF001 - see pages()
+        out += await _result(rf) or []
+    return out
 
 
 async def execute_many(session: Session, stmt: PreparedStatement, params: Sequence[Sequence[Any]],

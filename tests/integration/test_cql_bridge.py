@@ -49,3 +49,17 @@ async def test_a_bare_driver_request_is_kept_in_a_cycle(cass, collector_off):
     assert not await _freed(ref, timeout_s=1)
     gc.collect()
     assert ref() is None
+
+
+async def test_a_lookup_of_more_keys_than_a_page_returns_every_row(cass):
+    """The driver answers one page (5,000 rows) per request: a lookup of 6,000 users by id returns
+    all 6,000, not the first page."""
+    from pipeline.model import User
+
+    base = 7_300_000_000 + int(time.time() * 1000) % 1_000_000 * 10_000
+    users = [User(user_id=base + i, handle=f"page{base + i}", display_name="p", bio="", protected=False,
+                  region="eu", created_at=1_700_000_000_000) for i in range(6000)]
+    await cass.save_users((u, 1) for u in users)
+    found = await cass.get_users(u.user_id for u in users)
+    assert sorted(found) == [u.user_id for u in users]
+    assert await cass.existing_users(u.user_id for u in users) == {u.user_id for u in users}
