@@ -563,14 +563,15 @@ async def stage_capacity(settings: Any, topology: Any, cache: TimelineCache, act
             await hot.put_tweets(tweets[i:i + 5000])
     finally:
         await cass.close()
-    worker_pid = args.worker_pid
-    stats0, cpu0 = await cache.redis.info("commandstats"), workers_cpu_seconds(args)
-    busy0, stolen0 = machine_cpu_seconds(), machine_steal_seconds()
-    redis_cpu0 = redis_cpu_seconds(await cache.redis.info("cpu"))
-    # The drain's first seconds (its length is not known in advance).
-    spy = profile(args, worker_pid, f"worker-stage-{phase}", CAPACITY_PROFILE_S)
+    # Packed before the CPU counts begin: the bench's own work, not the stage's.
     records = [r for i in range(0, n, topology.tunables.batch_max)
                for r in forwarding.pack(events[i:i + topology.tunables.batch_max], topology.topics["tweets.moderated"].partitions)]
+    worker_pid = args.worker_pid
+    stats0, cpu0 = await cache.redis.info("commandstats"), workers_cpu_seconds(args)
+    busy0, stolen0, procs0 = machine_cpu_seconds(), machine_steal_seconds(), process_cpu_seconds()
+    redis_cpu0, misses0 = redis_cpu_seconds(await cache.redis.info("cpu")), (await cache.redis.info("stats"))["keyspace_misses"]
+    # The drain's first seconds (its length is not known in advance).
+    spy = profile(args, worker_pid, f"worker-stage-{phase}", CAPACITY_PROFILE_S)
     watched = rng.sample(active, min(len(active), GROWTH_SAMPLE))
     growth: list[tuple[float, int]] = []
     stop = asyncio.Event()
@@ -601,9 +602,15 @@ async def stage_capacity(settings: Any, topology: Any, cache: TimelineCache, act
     # The machine over the same span (to the lag's zero: it ends after the last entry).
     machine_cores = (machine_cpu_seconds() - busy0) / lag_zero_s
     stolen_cores = (machine_steal_seconds() - stolen0) / lag_zero_s
+    busiest_cores = busiest(procs0, process_cpu_seconds(), lag_zero_s)
     if spy is not None:
         spy.wait()
     stats1 = await cache.redis.info("commandstats")
+    misses = (await cache.redis.info("stats"))["keyspace_misses"] - misses0
+    # Every command Redis ran meanwhile (those inside scripts too), per 1,000 tweets: what a batch
+    # asks of Redis besides its appends (the last-read lookup, the caches' reads and fills).
+    commands = {name.removeprefix("cmdstat_"): round((st["calls"] - stats0.get(name, {}).get("calls", 0)) * 1000 / n, 1)
+                for name, st in stats1.items() if st["calls"] > stats0.get(name, {}).get("calls", 0)}
     written = await timeline_entries(cache, active) - before
     # Where the time goes: Redis's own time in the fan-out script, and the worker's CPU, per entry.
     script_us = stats1["cmdstat_evalsha"]["usec"] - stats0["cmdstat_evalsha"]["usec"]
@@ -634,6 +641,10 @@ async def stage_capacity(settings: Any, topology: Any, cache: TimelineCache, act
             "worker_cpu_us_per_entry": round(worker_cpu_s * 1e6 / written, 1) if written else None,
             "worker_cpu_cores": round(worker_cpu_s / drained, 3),
             "machine_busy_cores": round(machine_cores, 2), "machine_stolen_cores": round(stolen_cores, 2),
+            "busiest_processes_cores": busiest_cores,
+            "redis_commands_per_1k_tweets": dict(sorted(commands.items(), key=lambda kv: -kv[1])),
+            # Keys read and not found (cache misses: the user cache's fills follow them).
+            "redis_keyspace_misses_per_1k_tweets": round(misses * 1000 / n, 1),
             # If Redis ran nothing but these scripts, back to back: the best this layout can do.
             "redis_bound_share_of_zadd_ceiling": round(1e6 / (script_us / written) / zadd_ceiling, 3)
             if written and script_us else None,
@@ -925,6 +936,10 @@ def report(r: dict[str, Any]) -> None:
               f"alone {s.get('redis_append_bound_share_of_zadd_ceiling') or 0:.0%}; machine {s['machine_busy_cores']} "
               f"of 2 cores busy (stolen by the host {s['machine_stolen_cores']})")
         print(f"  inside the script, per entry: {s.get('redis_commands_in_script_per_entry')}")
+        if "busiest_processes_cores" in s:
+            print(f"  processes (cores): {s['busiest_processes_cores']}")
+            print(f"  Redis commands per 1,000 tweets: {s['redis_commands_per_1k_tweets']}; keys not found "
+                  f"{s['redis_keyspace_misses_per_1k_tweets']}")
     cel = r["celebrity"]
     print(f"celebrity tweets: {cel['celebrity_tweets']} -> in {cel['follower_timelines_containing_them']} of "
           f"{cel['follower_timelines_checked']} follower timelines checked")
