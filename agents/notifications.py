@@ -29,7 +29,9 @@ def step(rt: Runtime) -> Callable[[Sequence[Event]], Awaitable[None]]:
     async def notify(events: Sequence[Event]) -> None:
         cass, _ = await rt.stores()
         tweet_ids, handles = notifications.needs(events)
-        authors = {e.id_field("tweet_id"): e.actor for e in events if e.type == "tweet.created"}
+        # The authors of the batch's own tweets, when a reply or quote in it needs one (most
+        # batches have none to find: then nothing is looked up per tweet).
+        authors = {e.id_field("tweet_id"): e.actor for e in events if e.type == "tweet.created"} if tweet_ids else {}
         for pause in (0.0, *PARENT_RETRY_S):
             missing = tweet_ids - authors.keys()
             if not missing:

@@ -67,7 +67,7 @@ from pipeline import forwarding
 from pipeline.routing import explicit_partition, partition_key
 from pipeline.snowflake import Snowflake
 from pipeline.topology import load_topology
-from stack import launcher, process
+from stack import launcher, probes, process
 from starling import local
 
 IDS = Snowflake(9)
@@ -815,6 +815,12 @@ def main(argv: list[str] | None = None) -> int:
 
     apps = local.apps(settings, env)
     worker = next(a for a in apps if a.name == "worker")
+    # Every worker is ready only once the group is Stable with all of them: the stages must not
+    # begin while a late joiner rebalances the group.
+    whole_group = dataclasses.replace(
+        worker, probe=lambda: probes.consumer_group(settings.kafka_bootstrap, settings.app_id, args.workers))
+    apps = [whole_group if a is worker else a for a in apps]
+    worker = whole_group
     apps += [dataclasses.replace(worker, name=f"worker{i}") for i in range(2, args.workers + 1)]
     try:
         progress("ceilings: redis-benchmark pipelined ZADD (one key, then as many as the active timelines), "

@@ -55,8 +55,10 @@ def redis(url: str) -> str | None:
     return None
 
 
-def consumer_group(bootstrap: str, group: str) -> str | None:
-    """A worker is ready when its consumer group is Stable with members (partitions assigned)."""
+def consumer_group(bootstrap: str, group: str, members: int = 1) -> str | None:
+    """A worker is ready when its consumer group is Stable with at least `members` members
+    (partitions assigned): with several workers, the first to join makes the group Stable before
+    the others have joined, and each joining one then rebalances it."""
     from confluent_kafka import ConsumerGroupState
     from confluent_kafka.admin import AdminClient
 
@@ -65,7 +67,7 @@ def consumer_group(bootstrap: str, group: str) -> str | None:
         desc = admin.describe_consumer_groups([group], request_timeout=3)[group].result()
     except Exception:  # noqa: BLE001
         return None
-    if desc.state != ConsumerGroupState.STABLE or not desc.members:
+    if desc.state != ConsumerGroupState.STABLE or len(desc.members) < members:
         return None
     return f"group {group} stable, {len(desc.members)} member(s)"
 
