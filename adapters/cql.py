@@ -78,13 +78,7 @@ async def execute(session: Session, stmt: Any, params: Sequence[Any] | None = No
     """Every row of the result, page after page. The driver hands over one page (its fetch size,
     5,000 rows) per request: a lookup of more keys than that (`WHERE id IN ?`, a fan-out batch's
     authors) once returned the first 5,000 rows and silently dropped the rest."""
-    rf = session.execute_async(stmt, params)
-    rows = await _result(rf)
-    out = list(rows) if rows is not None else []
-    while rf.has_more_pages:
-        rf = session.execute_async(stmt, params, paging_state=rf._paging_state)  # noqa: SLF001 - see pages()
-        out += await _result(rf) or []
-    return out
+    return [row async for page in pages(session, stmt, params) for row in page]
 
 
 async def execute_many(session: Session, stmt: PreparedStatement, params: Sequence[Sequence[Any]],
@@ -141,14 +135,18 @@ async def execute_grouped(session: Session, items: Sequence[tuple[Hashable, Prep
     await asyncio.gather(*(one(r) for r in requests))
 
 
-async def pages(session: Session, stmt: PreparedStatement, params: Sequence[Any],
-                page_size: int) -> AsyncIterator[list[dict[str, Any]]]:
-    """Every page of a query's result, fetched one round trip at a time."""
+async def pages(session: Session, stmt: Any, params: Sequence[Any] | None,
+                page_size: int | None = None) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every page of a query's result (`page_size` rows each; the driver's fetch size if None),
+    fetched one round trip at a time."""
     paging_state = None
     while True:
-        bound = stmt.bind(params)
-        bound.fetch_size = page_size
-        rf = session.execute_async(bound, paging_state=paging_state)
+        if page_size is None:
+            rf = session.execute_async(stmt, params, paging_state=paging_state)
+        else:
+            bound = stmt.bind(params)
+            bound.fetch_size = page_size
+            rf = session.execute_async(bound, paging_state=paging_state)
         rows = await _result(rf)  # the callback delivers exactly this page's rows
         yield list(rows) if rows else []
         if not rf.has_more_pages:
