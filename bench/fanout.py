@@ -15,8 +15,9 @@ worker -> Redis/Cassandra -> API), after a warm-up that is not measured, it prod
 each steady rate of --rate (a comma-separated sweep) and measures:
 
 - whether each rate was sustained: the driver sent it (open loop, sends not awaited one by one)
-  and the worker's lag reached zero within SUSTAINED_DRAIN_S of the last tweet; the issue's delivery figures are those of the highest rate sustained, and the
-  highest rate sustained with delivery p99 under 1 s is reported beside it;
+  and the worker's lag reached zero within SUSTAINED_DRAIN_S of the last tweet; the issue's
+  delivery figures are those of the highest rate sustained, and the highest rate sustained with
+  delivery p99 under 1 s is reported beside it;
 - fan-out throughput: timeline entries written per second (growth of the active timelines, over
   the time from the first tweet to the worker's lag reaching zero), against redis-benchmark's
   pipelined ZADD rate measured in the same run (the issue's ceiling: one key), and the same spread
@@ -67,7 +68,8 @@ from pipeline import forwarding
 from pipeline.routing import explicit_partition, partition_key
 from pipeline.snowflake import Snowflake
 from pipeline.topology import load_topology
-from stack import launcher, probes, process
+from stack import launcher, process
+from stack.probes import consumer_group
 from starling import local
 
 IDS = Snowflake(9)
@@ -829,7 +831,7 @@ def main(argv: list[str] | None = None) -> int:
     # Every worker is ready only once the group is Stable with all of them: the stages must not
     # begin while a late joiner rebalances the group.
     whole_group = dataclasses.replace(
-        worker, probe=lambda: probes.consumer_group(settings.kafka_bootstrap, settings.app_id, args.workers))
+        worker, probe=lambda: consumer_group(settings.kafka_bootstrap, settings.app_id, args.workers))
     apps = [whole_group if a is worker else a for a in apps]
     worker = whole_group
     apps += [dataclasses.replace(worker, name=f"worker{i}") for i in range(2, args.workers + 1)]
