@@ -53,6 +53,8 @@ Rejections = list[tuple[Event, Problem]]
 # Each event comes with its (partition, offset): agents that keep offset-guarded state need it.
 Positions = Sequence[tuple[int, int]]
 Handler = Callable[[Sequence[Event], Positions], Awaitable[Rejections]]
+# Waits until the batch loops beside this one have finished what they had taken (run_by_partition).
+Settle = Callable[[], Awaitable[None]]
 # Registered users are never removed, so a positive lookup can be remembered.
 KNOWN_USERS_CACHE = 200_000
 
@@ -293,10 +295,35 @@ async def run_by_partition(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, 
     room.set()
     # Then stop taking records (faust pauses the fetch).
     most_held, most_bytes = tun.batch_max * (in_flight + 1), tun.batch_max_bytes * (in_flight + 1)
+    taken = [0] * in_flight  # records given to each loop so far
+    finished = [0] * in_flight  # of those, the ones whose batch is done (a loop takes its records in order)
+    settling = [False] * in_flight
+    progress = asyncio.Condition()
+    most_wait_s = tun.retry_delays_s[0] if tun.retry_delays_s else 1.0
+
+    def settler(slot: int) -> Settle:
+        async def settle() -> None:
+            """Until the other loops have finished every record they had taken by now (a tweet this
+            loop's batch refers to may be among them, not stored yet), or the first retry's delay
+            has passed. A loop that is itself settling is not waited for: two loops waiting for
+            each other would both sit out the delay."""
+            targets = [(j, taken[j]) for j in range(in_flight) if j != slot]
+            async with progress:
+                settling[slot] = True
+                progress.notify_all()
+                try:
+                    await asyncio.wait_for(progress.wait_for(
+                        lambda: all(finished[j] >= n or settling[j] for j, n in targets)), most_wait_s)
+                except asyncio.TimeoutError:
+                    log.warning("%s: loop %d waited %.1fs for the other loops' records", name, slot, most_wait_s)
+                finally:
+                    settling[slot] = False
+        return settle
 
     async def loop(slot: int) -> None:
         nonlocal held, held_bytes
         records = queues[slot]
+        settle = settler(slot)
         while True:
             await ready[slot].wait()
             if len(records) < tun.batch_max and queued[slot] < tun.batch_max_bytes and tun.batch_within_s > 0:
@@ -313,7 +340,7 @@ async def run_by_partition(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, 
             if not records:
                 ready[slot].clear()
             try:
-                await _process(rt, batch, spec, handle, name)
+                await _process(rt, batch, spec, handle, name, settle=settle)
                 for ev in batch:
                     await stream.ack(ev)
             except Exception:  # noqa: BLE001 - _process handles its failures; left unacked, replayed after a restart
@@ -323,12 +350,16 @@ async def run_by_partition(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, 
                 held_bytes -= size
                 if held < most_held and held_bytes < most_bytes:
                     room.set()
+                finished[slot] += len(batch)
+                async with progress:
+                    progress.notify_all()
 
     loops = [asyncio.ensure_future(loop(slot)) for slot in range(in_flight)]
     try:
         async for ev in stream.events():
             slot = ev.message.partition % in_flight
             queues[slot].append(ev)
+            taken[slot] += 1
             queued[slot] += _size(ev)
             ready[slot].set()
             if len(queues[slot]) >= tun.batch_max or queued[slot] >= tun.batch_max_bytes:
@@ -360,7 +391,8 @@ def _size(ev: faust.EventT) -> int:
     return len(value) if isinstance(value, bytes) else 0
 
 
-async def _process(rt: Runtime, batch: Sequence[faust.EventT], spec: TopicSpec, handle: Handler, name: str) -> None:
+async def _process(rt: Runtime, batch: Sequence[faust.EventT], spec: TopicSpec, handle: Handler, name: str,
+                   settle: Settle | None = None) -> None:
     tun = rt.topology.tunables
     decoded: list[tuple[faust.EventT, Event]] = []
     for ev in batch:
@@ -376,23 +408,26 @@ async def _process(rt: Runtime, batch: Sequence[faust.EventT], spec: TopicSpec, 
     if spec.internal:  # an internal topic's records were checked on the way in
         await _handle_guarded(rt, decoded, handle, name)
         return
-    good = await _check_references(rt, decoded)
+    good = await _check_references(rt, decoded, settle)
     if good:
         await _handle_guarded(rt, good, handle, name)
 
 
-async def _check_references(rt: Runtime, decoded: list[tuple[faust.EventT, Event]]) -> list[tuple[faust.EventT, Event]]:
+async def _check_references(rt: Runtime, decoded: list[tuple[faust.EventT, Event]],
+                            settle: Settle | None = None) -> list[tuple[faust.EventT, Event]]:
+    """The events whose references hold; the others go to the retry topic (a reference not known
+    yet) or the dead-letter topic. With `settle` (run_by_partition's other loops may hold a tweet
+    this batch refers to, e.g. a reply's parent by an author on another loop's partitions), a batch
+    with a reference not known yet waits for them, once, and is checked again: the retry topic
+    would deliver it seconds late, after its author's later tweets."""
     events = [e for _, e in decoded]
-    user_ids, tweet_ids = references.needs(events)
-    found: dict[str, Any] = {}
-
-    async def load() -> None:
-        cass, _ = await rt.stores()
-        found["users"], found["tweets"] = await asyncio.gather(rt.existing_users(user_ids), cass.tweet_states(tweet_ids))
-
-    await retry(load, "reference lookup")
+    problems = await _reference_problems(rt, events)
+    if settle is not None and any(p is not None and p.reason == references.UNKNOWN_REFERENCE and _attempt(ev) == 0
+                                  for (ev, _), p in zip(decoded, problems)):
+        await settle()
+        problems = await _reference_problems(rt, events)
     good = []
-    for (ev, event), problem in zip(decoded, references.check_batch(events, found["users"], found["tweets"])):
+    for (ev, event), problem in zip(decoded, problems):
         if problem is None:
             good.append((ev, event))
             continue
@@ -404,6 +439,18 @@ async def _check_references(rt: Runtime, decoded: list[tuple[faust.EventT, Event
         else:
             await rt.dead_letter(ev, problem.reason, problem.detail)
     return good
+
+
+async def _reference_problems(rt: Runtime, events: list[Event]) -> list[references.Problem | None]:
+    user_ids, tweet_ids = references.needs(events)
+    found: dict[str, Any] = {}
+
+    async def load() -> None:
+        cass, _ = await rt.stores()
+        found["users"], found["tweets"] = await asyncio.gather(rt.existing_users(user_ids), cass.tweet_states(tweet_ids))
+
+    await retry(load, "reference lookup")
+    return references.check_batch(events, found["users"], found["tweets"])
 
 
 def _headers(ev: faust.EventT) -> dict[str, bytes]:

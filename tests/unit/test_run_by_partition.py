@@ -45,7 +45,7 @@ def run(partitions: list[int], gaps: list[float], work_s: list[float], in_flight
     done: set[int] = set()
     durations = iter(work_s * 1000)
 
-    async def process(_rt: Any, batch: list[Any], _spec: Any, _handle: Any, _name: str) -> None:
+    async def process(_rt: Any, batch: list[Any], _spec: Any, _handle: Any, _name: str, **_kw: Any) -> None:
         parts = {r.message.partition for r in batch}
         if any(parts & other for other in active):
             seen["overlap"] = True
@@ -58,7 +58,7 @@ def run(partitions: list[int], gaps: list[float], work_s: list[float], in_flight
         done.update(r.message.offset for r in batch)
 
     rt = types.SimpleNamespace(topology=types.SimpleNamespace(tunables=types.SimpleNamespace(
-        batch_max=batch_max, batch_within_s=within_s, batch_max_bytes=batch_max_bytes)))
+        batch_max=batch_max, batch_within_s=within_s, batch_max_bytes=batch_max_bytes, retry_delays_s=(1,))))
     original = runtime._process
     runtime._process = process  # type: ignore[assignment]
     try:
@@ -124,7 +124,7 @@ def test_a_record_is_acked_only_after_its_batch_is_done():
     acked_early: list[int] = []
     stream_done: set[int] = set()
 
-    async def process(_rt: Any, batch: list[Any], *_args: Any) -> None:
+    async def process(_rt: Any, batch: list[Any], *_args: Any, **_kw: Any) -> None:
         await asyncio.sleep(0.005)
         stream_done.update(r.message.offset for r in batch)
 
@@ -136,7 +136,8 @@ def test_a_record_is_acked_only_after_its_batch_is_done():
 
     stream = Checking([0, 1, 0, 1, 2, 2, 0], [0.0] * 7)
     rt = types.SimpleNamespace(topology=types.SimpleNamespace(tunables=types.SimpleNamespace(batch_max=3, batch_within_s=0.0,
-                                                                                           batch_max_bytes=10**6)))
+                                                                                           batch_max_bytes=10**6,
+                                                                                           retry_delays_s=(1,))))
     original = runtime._process
     runtime._process = process  # type: ignore[assignment]
     try:
@@ -159,3 +160,49 @@ def test_a_batch_waits_batch_within_s_to_fill_unless_it_is_full():
     seen = run([0] * 30, [0.0] * 30, [0.0], in_flight=1, batch_max=100, within_s=60.0, sizes=[10] * 30,
                batch_max_bytes=100)
     assert [len(b) for b in seen["batches"]] == [10, 10, 10]
+
+
+def settling(partitions: list[int], work_s: dict[int, float], settle_on: set[int], wait_s: float) -> dict[int, set[int]]:
+    """Each record alone in its batch, on loop partition % 2; a batch holding a record of
+    `settle_on` settles first. Returns, per such record, the records done when its settle returned."""
+    stream = Stream(partitions, [0.0] * len(partitions))
+    done: set[int] = set()
+    seen: dict[int, set[int]] = {}
+
+    async def process(_rt: Any, batch: list[Any], *_args: Any, settle: Any = None) -> None:
+        offset = batch[0].message.offset
+        if offset in settle_on:
+            await settle()
+            seen[offset] = set(done)
+        await asyncio.sleep(work_s.get(offset, 0.0))
+        done.add(offset)
+
+    rt = types.SimpleNamespace(topology=types.SimpleNamespace(tunables=types.SimpleNamespace(
+        batch_max=1, batch_within_s=0.0, batch_max_bytes=10**6, retry_delays_s=(wait_s,))))
+    original = runtime._process
+    runtime._process = process  # type: ignore[assignment]
+    try:
+        asyncio.run(asyncio.wait_for(runtime.run_by_partition(rt, stream, None, None, "test", 2), timeout=20))  # type: ignore[arg-type]
+    finally:
+        runtime._process = original  # type: ignore[assignment]
+    assert len(stream.acked) == len(partitions)
+    return seen
+
+
+def test_a_settling_batch_waits_for_what_the_other_loop_had_taken():
+    # Record 0 (loop 0) takes 200 ms; record 1 (loop 1) settles as a reply to it would: when its
+    # wait ends, record 0 is done (without the wait, nothing would be).
+    seen = settling([0, 1], {0: 0.2}, {1}, wait_s=60)
+    assert seen[1] == {0}
+
+
+def test_two_loops_settling_at_once_do_not_wait_for_each_other():
+    # Each would wait for the other's record; a 60 s wait would outlast the run's 20 s bound.
+    seen = settling([0, 1], {}, {0, 1}, wait_s=60)
+    assert set(seen) == {0, 1}
+
+
+def test_a_settle_ends_after_the_first_retry_delay_however_busy_the_other_loop():
+    # Record 0 (loop 0) takes 3 s; record 1's settle gives up after 0.1 s, before record 0 is done.
+    seen = settling([0, 1], {0: 3.0}, {1}, wait_s=0.1)
+    assert seen[1] == set()

@@ -120,11 +120,13 @@ def test_trending_partitions_merge_into_one_top_k():
     assert [x["tag"] for x in merged["FR|5m"]] == ["a"]
 
 
-def test_only_the_fanout_agent_runs_two_batch_loops():
+def test_only_moderation_and_fanout_run_two_batch_loops():
     # run_by_partition keeps a partition in one batch at a time, so order holds per partition.
-    # Fan-out's order (a tweet's creation, deletion, withdrawal) is per author, and an author's
-    # events are packed into the partition their id maps to (pipeline/forwarding.py); the other
-    # agents keep one batch at a time.
+    # Moderation's state is per author, the key of ingest.tweets; fan-out's order (a tweet's
+    # creation, deletion, withdrawal) is per author, and an author's events are packed into the
+    # partition their id maps to (pipeline/forwarding.py); the other agents keep one batch at a time.
     topo = parse_topology(RAW)
-    assert {a.name: a.batches_in_flight for a in topo.agents.values() if a.batches_in_flight > 1} == {"fanout": 2}
+    assert {a.name: a.batches_in_flight for a in topo.agents.values() if a.batches_in_flight > 1} == \
+        {"moderation": 2, "fanout": 2}
+    assert topo.topics[topo.agents["moderation"].consumes].key == "author_id"
     assert topo.topics[topo.agents["fanout"].consumes].key == "partition"
