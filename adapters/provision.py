@@ -87,8 +87,9 @@ def apply_cql_schema(settings: Settings, replication_factor: int = 1) -> None:
         cluster.shutdown()
 
 
-def drop(settings: Settings) -> None:
-    """Remove a namespace's topics and keyspace (used by tests for their private namespace)."""
+def drop(settings: Settings, keyspace: bool = True) -> None:
+    """Remove a namespace's topics and (unless keyspace is False) its keyspace (used by tests and
+    benchmarks for their private namespace)."""
     topology = load_topology(settings.topology_path)
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     existing = admin.list_topics(timeout=15).topics
@@ -99,6 +100,8 @@ def drop(settings: Settings) -> None:
             fut.result()
         except KafkaException:
             pass
+    if not keyspace:
+        return
     cluster = _cluster(settings)
     try:
         cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {settings.keyspace}", timeout=60)

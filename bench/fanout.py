@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import pickle
 import random
 import shutil
 import subprocess
@@ -114,11 +115,10 @@ async def _again_on_timeout(what: str, call: Callable[[], Awaitable[Any]]) -> An
     raise AssertionError("unreachable")
 
 
-async def load(settings: Any, users: list[int], graph: dict[int, list[int]], active: list[int],
-               policy: Any) -> int:
+async def load(settings: Any, users: list[int], graph: dict[int, list[int]], policy: Any) -> int:
+    """The users, their follows both ways, follower counts and the celebrity flags, into Cassandra
+    (GRAPH_TABLES)."""
     cass = await CassandraStore.open(settings)
-    cache = TimelineCache.from_url(settings.redis_url, 800)
-    graph_cache = GraphCache(cache.redis)
     now = int(time.time() * 1000)
     try:
         rows = [(User(u, f"u{u % 10**9}", "Bench", "", False, None, now), write_ts_us(now)) for u in users]
@@ -146,16 +146,57 @@ async def load(settings: Any, users: list[int], graph: dict[int, list[int]], act
         await _again_on_timeout("follower counts", lambda: cass.save_follower_counts(counts))
         flags = {a: policy.is_pulled(len(fs)) for a, fs in graph.items()}
         await cass.set_celebrities({a: True for a, f in flags.items() if f})
+        return n_edges
+    finally:
+        await cass.close()
+
+
+async def load_redis(settings: Any, graph: dict[int, list[int]], active: list[int], policy: Any) -> None:
+    """Follower counts, and the active readers' built (empty) timelines and last reads, into Redis."""
+    cache = TimelineCache.from_url(settings.redis_url, 800)
+    graph_cache = GraphCache(cache.redis)
+    try:
         await graph_cache.set_follower_counts({a: len(fs) for a, fs in graph.items()})
         for reader in active:
             await cache.fill(reader, [], ttl_s=policy.activity_window_s)
             await graph_cache.touch_active(reader, time.time())
         # The last-read set as a running system has it: complete (adapters/graph_cache.py).
         await graph_cache.repair_active(time.time())
-        return n_edges
     finally:
         await cache.close()
-        await cass.close()
+
+
+# What load() writes and the stages only read: --keep-graph keeps these tables (and the keyspace)
+# for the next run with the same graph arguments, and empties every other table before reusing them.
+GRAPH_TABLES = frozenset({"users", "users_by_handle", "followers_by_user", "following_by_user", "follower_counts",
+                          "celebrities"})
+
+
+def kept_graph_file(settings: Any, args: argparse.Namespace) -> Path:
+    key = "-".join(str(v) for v in (args.users, args.mean_followers, args.middle, args.celebrities,
+                                    args.push_all_below, args.push_active_below, args.active_share, args.seed))
+    return settings.state_dir / f"kept-graph-{key}.pickle"
+
+
+def reuse_kept_graph(settings: Any, path: Path) -> dict[str, Any] | None:
+    """The graph a --keep-graph run left (users, follows, active readers, keyspace), if its keyspace
+    is still there; its tables other than GRAPH_TABLES are emptied (an earlier run's tweets,
+    verdicts, author histories and notifications would be read as this run's)."""
+    if not path.exists():
+        return None
+    kept = pickle.loads(path.read_bytes())
+    cluster = cql.blocking_cluster(list(settings.cassandra_hosts), settings.cassandra_port)
+    try:
+        session = cluster.connect()
+        tables = [r.table_name for r in session.execute(
+            "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s", (kept["keyspace"],))]
+        if not GRAPH_TABLES <= set(tables):
+            return None
+        for table in sorted(set(tables) - GRAPH_TABLES):
+            session.execute(f"TRUNCATE {kept['keyspace']}.{table}", timeout=120)
+    finally:
+        cluster.shutdown()
+    return kept
 
 
 # After the load Cassandra may still compact and flush what it was just given, on the cores the
@@ -259,10 +300,10 @@ async def timeline_entries(cache: TimelineCache, readers: list[int]) -> int:
     return total
 
 
-async def lag_zero(settings: Any, timeout_s: float = 600) -> float:
+async def lag_zero(settings: Any, timeout_s: float = 600, topics: tuple[str, ...] = ("ingest.tweets", "tweets.moderated")) -> float:
     """When the worker's committed offsets reach the end of ingest.tweets (moderation), then of
-    tweets.moderated (fan-out)."""
-    for topic in ("ingest.tweets", "tweets.moderated"):
+    tweets.moderated (fan-out), or of `topics` in turn."""
+    for topic in topics:
         lag = Lag(settings, topic)
         try:
             done = await lag.zero(timeout_s)
@@ -421,6 +462,7 @@ async def measure(settings: Any, topology: Any, graph: dict[int, list[int]], act
         results["delivery_misses"] = pick["delivery_misses"]
 
         # Capacity: a backlog produced as fast as the client goes, timed until the worker drains it.
+        await all_drained(settings, topology)
         progress(f"burst: {args.burst:,} tweets at once, timing the drain")
         before = await timeline_entries(cache, active)
         producer = EventProducer(settings, topology)
@@ -492,11 +534,21 @@ OFFERED_SHARE = 0.97
 WARMUP_RATE, WARMUP_S = 20, 3
 
 
+async def all_drained(settings: Any, topology: Any) -> float:
+    """Wait until the workers have caught up on every topic they consume; how long that took."""
+    t0 = time.monotonic()
+    await lag_zero(settings, topics=tuple(sorted({a.consumes for a in topology.agents.values()})))
+    return time.monotonic() - t0
+
+
 async def steady_rate(settings: Any, topology: Any, cache: TimelineCache, graph: dict[int, list[int]],
                       active: list[int], active_set: set[int], celebs: list[int], pushed_authors: list[int],
                       rate: int, args: argparse.Namespace, rng: random.Random) -> tuple[dict[str, Any], dict[str, Any]]:
     """Tweets at a steady rate for --duration, delivery probed through the API: fan-out figures,
     delivery latency (and its split at moderation), and whether the pipeline kept up."""
+    # What the stage before left (the fan-out stage's hashtags for trending, a previous rate's)
+    # is drained first: the workers would do it on the cores this rate needs.
+    quiet_s = await all_drained(settings, topology)
     before = await timeline_entries(cache, active)
     progress(f"producing {rate} tweets/s for {args.duration}s, probing delivery through the API")
     worker_cpu, busy, t0 = workers_cpu_seconds(args), machine_cpu_seconds(), time.monotonic()
@@ -519,7 +571,7 @@ async def steady_rate(settings: Any, topology: Any, cache: TimelineCache, graph:
     sent_rate = len(run["sent"]) / max(run["t_sent"] - run["t_start"], 1e-9)
     row = {
         "offered_tweets_per_s": rate, "sent_tweets_per_s": round(sent_rate, 1),
-        "seconds_behind_at_the_end": round(behind_s, 2),
+        "seconds_behind_at_the_end": round(behind_s, 2), "waited_for_earlier_work_s": round(quiet_s, 1),
         "sustained": behind_s <= SUSTAINED_DRAIN_S and sent_rate >= OFFERED_SHARE * rate,
         "fanout": {
             "tweets": len(run["sent"]), "offered_tweets_per_s": rate,
@@ -776,6 +828,11 @@ def main(argv: list[str] | None = None) -> int:
                         "(1: one batch at a time)")
     p.add_argument("--batch-max-bytes", type=int, default=None,
                    help="override topology.yaml's batch_max_bytes (bytes of records per fan-out batch)")
+    p.add_argument("--keep-graph", action="store_true",
+                   help="keep the loaded graph's keyspace after the run (its users, follows and active readers "
+                        "in .state/bench/fanout/kept-graph-*.pickle), and reuse it if a run with the same graph "
+                        "arguments kept one: its other tables are emptied first. Saves the load (7-22 min at "
+                        "100,000 users); drop it with `DROP KEYSPACE` and the file")
     p.add_argument("--profile", metavar="DIR", default=None,
                    help="sample with py-spy (collapsed stacks in DIR): the API during each read run, the worker "
                         "during each steady rate and the first seconds of each fan-out stage drain")
@@ -798,6 +855,12 @@ def main(argv: list[str] | None = None) -> int:
         counts = args.batches_in_flight * 2 if len(args.batches_in_flight) == 1 else args.batches_in_flight
         patch |= {f"agents.{agent}.batches_in_flight": n for agent, n in zip(("moderation", "fanout"), counts)}
     settings, env = namespace("fanout", patch)
+    kept_file = kept_graph_file(settings, args) if args.keep_graph else None
+    kept = reuse_kept_graph(settings, kept_file) if kept_file is not None else None
+    if kept is not None:
+        progress(f"reusing the graph kept in keyspace {kept['keyspace']} ({kept_file.name})")
+        env["STARLING_KEYSPACE"] = kept["keyspace"]
+        settings = dataclasses.replace(settings, keyspace=kept["keyspace"])
     if args.api_processes is not None:
         env["STARLING_API_PROCESSES"] = str(args.api_processes)
         settings = dataclasses.replace(settings, api_processes=args.api_processes)
@@ -805,14 +868,24 @@ def main(argv: list[str] | None = None) -> int:
     policy = topology.tunables.fanout
     provision.create_topics(settings)
     provision.apply_cql_schema(settings)
-    users = [IDS.next_id() for _ in range(args.users)]
-    graph = generate_graph(users, args.mean_followers, args.middle, args.celebrities, args.push_all_below,
-                           args.push_active_below, rng)
-    active = rng.sample(users, int(len(users) * args.active_share))
-    progress(f"loading {len(users):,} users and their follows into Cassandra")
-    t = time.monotonic()
-    n_edges = asyncio.run(load(settings, users, graph, active, policy))
-    load_s = time.monotonic() - t
+    if kept is not None:
+        users, graph, active, load_s = kept["users"], kept["graph"], kept["active"], kept["load_s"]
+        n_edges = sum(map(len, graph.values()))
+        rng.setstate(kept["rng_state"])  # the rest of the run draws what a fresh run would
+    else:
+        users = [IDS.next_id() for _ in range(args.users)]
+        graph = generate_graph(users, args.mean_followers, args.middle, args.celebrities, args.push_all_below,
+                               args.push_active_below, rng)
+        active = rng.sample(users, int(len(users) * args.active_share))
+        progress(f"loading {len(users):,} users and their follows into Cassandra")
+        t = time.monotonic()
+        n_edges = asyncio.run(load(settings, users, graph, policy))
+        load_s = time.monotonic() - t
+        if kept_file is not None:
+            kept_file.write_bytes(pickle.dumps({"keyspace": settings.keyspace, "users": users, "graph": graph,
+                                                "active": active, "load_s": load_s, "rng_state": rng.getstate()},
+                                               protocol=pickle.HIGHEST_PROTOCOL))
+    asyncio.run(load_redis(settings, graph, active, policy))
     progress("waiting for Cassandra's compactions and flushes after the load")
     settled = asyncio.run(settle_cassandra(settings))
     progress(f"  {settled}")
@@ -820,7 +893,8 @@ def main(argv: list[str] | None = None) -> int:
         "users": len(users), "follow_edges": n_edges, "mean_followers": round(n_edges / len(users), 1),
         "max_followers": max(len(f) for f in graph.values()), "active_readers": len(active),
         "bands": {"push_all_below": args.push_all_below, "push_active_below": args.push_active_below},
-        "load_s": round(load_s, 1), "cassandra_settle": settled}, "api_processes": settings.api_processes,
+        "load_s": round(load_s, 1), "reused_from_an_earlier_run": kept is not None,
+        "cassandra_settle": settled}, "api_processes": settings.api_processes,
         "workers": args.workers,
         "batches_in_flight": {a: topology.agents[a].batches_in_flight for a in ("moderation", "fanout")}}
     celebs = [a for a, fs in graph.items() if policy.is_pulled(len(fs))]
@@ -863,7 +937,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(measure(settings, topology, graph, active, celebs, pushed_authors, args, rng, results))
     finally:
         launcher.down(apps)
-        provision.drop(settings)
+        provision.drop(settings, keyspace=kept_file is None)
     report(results)
     write_results("fanout", results)
     return 0
@@ -906,6 +980,12 @@ def within_1s(steady: list[dict[str, Any]]) -> int | None:
     return max(ok) if ok else None
 
 
+def split_line(row: dict[str, Any]) -> str:
+    split = row.get("delivery_split_ms") or {}
+    return ", ".join(f"{k.replace('_', ' ')} p50 {v['p50_ms']:.0f} p99 {v['p99_ms']:.0f} ms"
+                     for k, v in split.items() if v) or "-"
+
+
 def report(r: dict[str, Any]) -> None:
     g, c, f = r["graph"], r["ceilings"], r["fanout"]
     for row in r.get("steady", []):
@@ -913,7 +993,9 @@ def report(r: dict[str, Any]) -> None:
         print(f"steady {row['offered_tweets_per_s']} tweets/s: {'sustained' if row['sustained'] else 'NOT sustained'} "
               f"(sent {row.get('sent_tweets_per_s', '?')}/s; {row['seconds_behind_at_the_end']} s behind when the last "
               f"tweet was sent); delivery (pushed) "
-              f"p50 {d.get('p50_ms')} ms, p99 {d.get('p99_ms')} ms; worker busy {row['fanout']['worker_busy_cores']} "
+              f"p50 {d.get('p50_ms')} ms, p99 {d.get('p99_ms')} ms; split at moderation {split_line(row)}; "
+              f"earlier work drained first in {row.get('waited_for_earlier_work_s', '?')} s; "
+              f"worker busy {row['fanout']['worker_busy_cores']} "
               f"cores, machine {row['fanout']['machine_busy_cores']} of 2 (stolen by the host "
               f"{row['fanout'].get('machine_stolen_cores', '?')}) {row['fanout'].get('busiest_processes_cores', {})}")
         for m in row.get("missed_probes", []):
