@@ -46,6 +46,9 @@ class CassandraStore:
     cluster: Cluster
     session: Session
     _stmts: dict[str, Any]
+    # Partitions on the same replicas per write request where a batch writes many
+    # (cql.execute_grouped; bench/cassandra_writes.py compares).
+    partitions_per_request: int = cql.PARTITIONS_PER_REQUEST
 
     @classmethod
     async def open(cls, settings: Settings) -> CassandraStore:
@@ -171,7 +174,8 @@ class CassandraStore:
         # Every row carries its event's timestamp, so the tables (and an edge's insert and delete)
         # may be written in any order: all at once.
         await asyncio.gather(
-            *(cql.execute_by_partition(self.session, self._stmts[f"insert_{t}"], rows) for t, rows in inserts.items()),
+            *(cql.execute_by_partition(self.session, self._stmts[f"insert_{t}"], rows,
+                                     partitions_per_request=self.partitions_per_request) for t, rows in inserts.items()),
             *(cql.execute_many(self.session, self._stmts[f"delete_{t}"], rows) for t, rows in deletes.items()))
 
     # -- engagements -------------------------------------------------------------------------
@@ -187,9 +191,11 @@ class CassandraStore:
         # Independent tables, written concurrently; a tweet's likes go in single-partition batches
         # (a storm on one tweet is a few batches per event batch, not one request per like).
         await asyncio.gather(
-            cql.execute_by_partition(self.session, self._stmts["insert_like"], ins),
+            cql.execute_by_partition(self.session, self._stmts["insert_like"], ins,
+                                     partitions_per_request=self.partitions_per_request),
             cql.execute_many(self.session, self._stmts["insert_like_by_user"], [(u, t, at, ts) for t, u, at, ts in ins]),
-            cql.execute_by_partition(self.session, self._stmts["delete_like"], dels, key_index=1),
+            cql.execute_by_partition(self.session, self._stmts["delete_like"], dels, key_index=1,
+                                     partitions_per_request=self.partitions_per_request),
             cql.execute_many(self.session, self._stmts["delete_like_by_user"], [(ts, u, t) for ts, t, u in dels]))
 
     async def apply_retweets(self, retweets: Iterable[tuple[int, int, int | None, int]]) -> None:
@@ -202,8 +208,10 @@ class CassandraStore:
             else:
                 dels.append((ts, tweet, user))
         await asyncio.gather(
-            cql.execute_by_partition(self.session, self._stmts["insert_retweet"], ins),
-            cql.execute_by_partition(self.session, self._stmts["delete_retweet"], dels, key_index=1))
+            cql.execute_by_partition(self.session, self._stmts["insert_retweet"], ins,
+                                     partitions_per_request=self.partitions_per_request),
+            cql.execute_by_partition(self.session, self._stmts["delete_retweet"], dels, key_index=1,
+                                     partitions_per_request=self.partitions_per_request))
 
     # -- counts and celebrities --------------------------------------------------------------
     async def follower_counts(self, user_ids: Iterable[int]) -> dict[int, FollowerCount]:
@@ -325,7 +333,8 @@ class CassandraStore:
 
     async def write_facts(self, facts: Mapping[tuple[int, str, int], FactState]) -> None:
         rows = [(tweet, kind, member, s.present, s.ts_us) for (tweet, kind, member), s in facts.items()]
-        await cql.execute_by_partition(self.session, self._stmts["insert_fact"], rows)
+        await cql.execute_by_partition(self.session, self._stmts["insert_fact"], rows,
+                                       partitions_per_request=self.partitions_per_request)
 
     async def engagement_counts(self, tweet_ids: Iterable[int]) -> dict[int, Counts]:
         ids = list(set(tweet_ids))
@@ -408,7 +417,7 @@ class CassandraStore:
             if v.action is Action.HIDE:
                 items.append((("review", t.tweet_id), s["enqueue_review"],
                               (REVIEW_QUEUE, v.tweet_id, v.author_id, list(v.reasons), write_ts_us(v.decided_at))))
-        await cql.execute_grouped(self.session, items)
+        await cql.execute_grouped(self.session, items, partitions_per_request=self.partitions_per_request)
 
     async def save_override(self, v: VerdictRecord) -> None:
         """A moderator's verdict: the verdict row (the model's first verdict stays in model_action),
@@ -457,7 +466,8 @@ class CassandraStore:
     # -- notifications -------------------------------------------------------------------------
     async def save_notifications(self, rows: Iterable[Notification]) -> None:
         await cql.execute_by_partition(self.session, self._stmts["insert_notification"], [
-            (n.user_id, n.notification_id, n.kind, n.actor_id, n.tweet_id, n.group_key) for n in rows])
+            (n.user_id, n.notification_id, n.kind, n.actor_id, n.tweet_id, n.group_key) for n in rows],
+            partitions_per_request=self.partitions_per_request)
 
     async def notifications(self, user_id: int, max_id: int | None, limit: int) -> list[Notification]:
         if max_id is None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Hashable, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
+from typing import Any, TypeVar
 
 from cassandra import ConsistencyLevel
 from cassandra.cluster import Cluster, ExecutionProfile, EXEC_PROFILE_DEFAULT, ResponseFuture, Session
@@ -96,36 +96,56 @@ async def execute_many(session: Session, stmt: PreparedStatement, params: Sequen
 # Rows of one partition per UNLOGGED batch: a single-partition batch is applied as one mutation,
 # so it is both cheaper for the server and one request for the driver's (Python) event path.
 PARTITION_BATCH_MAX = 100
+# Partitions on the same replicas per UNLOGGED batch where a write touches many
+# (execute_grouped's partitions_per_request). Moderation's writes of 200 tweets (a tweet's row and
+# verdict, its author's index and history rows: two partitions a tweet), interleaved rounds on one
+# node: 1 partition a request 1,685 tweets/s, Cassandra 436 us and the client 444 us of CPU a
+# tweet; 4: 3,454/s, 196 and 221 us; 8: 3,779/s, 237 and 164 us; 10: 3,186/s, 334 and 194 us
+# (bench/cassandra_writes.py). Eight tweets' rows are ~3 KiB, under Cassandra's batch size warning
+# (5 KiB) and its warning for unlogged batches across more than 10 partitions; above it, each
+# batch logs a warning on the server.
+PARTITIONS_PER_REQUEST = 8
 
 
 async def execute_by_partition(session: Session, stmt: PreparedStatement, params: Sequence[Sequence[Any]],
-                               concurrency: int = 64, key_index: int = 0) -> None:
+                               concurrency: int = 64, key_index: int = 0, partitions_per_request: int = 1) -> None:
     """Like execute_many, grouping rows whose partition key (parameter `key_index`) is equal into
-    single-partition UNLOGGED batches (each statement keeps its own USING TIMESTAMP)."""
-    await execute_grouped(session, [(p[key_index], stmt, p) for p in params], concurrency)
+    UNLOGGED batches (each statement keeps its own USING TIMESTAMP): one partition's, or up to
+    `partitions_per_request` partitions on the same replicas (execute_grouped)."""
+    await execute_grouped(session, [(p[key_index], stmt, p) for p in params], concurrency, partitions_per_request)
 
 
 async def execute_grouped(session: Session, items: Sequence[tuple[Hashable, PreparedStatement, Sequence[Any]]],
-                          concurrency: int = 64) -> None:
+                          concurrency: int = 64, partitions_per_request: int = 1) -> None:
     """Run (group, statement, parameters) items, those of one group in UNLOGGED batches. A group is
     one partition key value, possibly of several tables (a tweet's row and its verdict): the same
     replica applies them, and the driver handles one request instead of several, which is most of
-    its cost per statement (bench/moderation_pipeline.py)."""
+    its cost per statement (bench/moderation_pipeline.py).
+
+    With `partitions_per_request` > 1, up to that many groups whose partitions live on the same
+    replicas share one UNLOGGED batch (grouped by replica set, as the Spark Cassandra connector's
+    batch.grouping.key=replica_set does): still applied by the replicas that own them, with one
+    request's cost for the driver and the coordinator instead of one each (bench/cassandra_writes.py)."""
     groups: dict[Hashable, list[tuple[PreparedStatement, Sequence[Any]]]] = {}
     for key, stmt, params in items:
         groups.setdefault(key, []).append((stmt, params))
+    metadata = session.cluster.metadata
+
+    def replicas(rows: list[tuple[PreparedStatement, Sequence[Any]]]) -> frozenset[Any]:
+        stmt, params = rows[0]
+        return frozenset(metadata.get_replicas(stmt.keyspace, stmt.bind(params).routing_key))
+
+    chunks = request_chunks(list(groups.values()), replicas, partitions_per_request)
     requests: list[Any] = []
-    for rows in groups.values():
-        for i in range(0, len(rows), PARTITION_BATCH_MAX):
-            chunk = rows[i:i + PARTITION_BATCH_MAX]
-            if len(chunk) == 1:
-                requests.append(chunk[0][0].bind(chunk[0][1]))
-                continue
-            batch = BatchStatement(batch_type=BatchType.UNLOGGED)
-            batch.is_idempotent = all(stmt.is_idempotent for stmt, _ in chunk)
-            for stmt, params in chunk:
-                batch.add(stmt, params)
-            requests.append(batch)
+    for chunk in chunks:
+        if len(chunk) == 1:
+            requests.append(chunk[0][0].bind(chunk[0][1]))
+            continue
+        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+        batch.is_idempotent = all(stmt.is_idempotent for stmt, _ in chunk)
+        for stmt, params in chunk:
+            batch.add(stmt, params)
+        requests.append(batch)
     sem = asyncio.Semaphore(concurrency)
 
     async def one(request: Any) -> None:
@@ -133,6 +153,37 @@ async def execute_grouped(session: Session, items: Sequence[tuple[Hashable, Prep
             await _result(session.execute_async(request))
 
     await asyncio.gather(*(one(r) for r in requests))
+
+
+Row = TypeVar("Row")
+
+
+def request_chunks(groups: list[list[Row]], replicas: Callable[[list[Row]], Hashable] | None,
+                   partitions_per_request: int) -> list[list[Row]]:
+    """The requests for groups of rows (one group a partition): a group's rows stay together and
+    in order, PARTITION_BATCH_MAX rows at most a request (a larger group fills requests of its
+    own); with `replicas`, up to `partitions_per_request` groups of equal replicas share one."""
+    chunks: list[list[Row]] = []
+    if replicas is None or partitions_per_request <= 1:
+        return [rows[i:i + PARTITION_BATCH_MAX] for rows in groups for i in range(0, len(rows), PARTITION_BATCH_MAX)]
+    by_replicas: dict[Hashable, list[list[Row]]] = {}
+    for rows in groups:
+        by_replicas.setdefault(replicas(rows), []).append(rows)
+    for bucket in by_replicas.values():
+        chunk: list[Row] = []
+        taken = 0
+        for rows in bucket:
+            if len(rows) > PARTITION_BATCH_MAX:
+                chunks += [rows[i:i + PARTITION_BATCH_MAX] for i in range(0, len(rows), PARTITION_BATCH_MAX)]
+                continue
+            if chunk and (taken == partitions_per_request or len(chunk) + len(rows) > PARTITION_BATCH_MAX):
+                chunks.append(chunk)
+                chunk, taken = [], 0
+            chunk += rows
+            taken += 1
+        if chunk:
+            chunks.append(chunk)
+    return chunks
 
 
 async def pages(session: Session, stmt: Any, params: Sequence[Any] | None,

@@ -63,3 +63,21 @@ async def test_a_lookup_of_more_keys_than_a_page_returns_every_row(cass):
     found = await cass.get_users(u.user_id for u in users)
     assert sorted(found) == [u.user_id for u in users]
     assert await cass.existing_users(u.user_id for u in users) == {u.user_id for u in users}
+
+
+async def test_a_write_of_many_partitions_lands_every_row(cass):
+    """Follows of 40 accounts (a partition each), several partitions to a request
+    (cql.execute_grouped), and one account with more followers than a request holds: every row
+    is there, in both tables."""
+    from adapters.cql import PARTITION_BATCH_MAX
+
+    assert cass.partitions_per_request > 1
+    base = 7_400_000_000 + int(time.time() * 1000) % 1_000_000 * 10_000
+    star, accounts = base, [base + 1 + i for i in range(40)]
+    fans = [base + 1000 + i for i in range(PARTITION_BATCH_MAX * 2 + 50)]
+    followers = {star: fans, **{a: fans[: 1 + i % 3] for a, i in zip(accounts, range(40))}}
+    now = int(time.time() * 1000)
+    await cass.apply_edges("follow", [(f, a, True, now) for a, fs in followers.items() for f in fs])
+    found = await cass.followers_of([star, *accounts], 5000)
+    assert {a: sorted(fs) for a, fs in found.items()} == {a: sorted(fs) for a, fs in followers.items()}
+    assert set(await cass.following(fans[0])) == {star, *accounts}
