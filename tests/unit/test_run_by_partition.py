@@ -37,6 +37,17 @@ class Stream:
         self.acked.append(record)
 
 
+def run_loops(process: Any, rt: Any, stream: Stream, in_flight: int, timeout_s: float) -> None:
+    """run_by_partition over `stream` with `process` standing in for runtime._process."""
+    original = runtime._process
+    runtime._process = process  # type: ignore[assignment]
+    try:
+        asyncio.run(asyncio.wait_for(runtime.run_by_partition(rt, stream, None, None, "test", in_flight),  # type: ignore[arg-type]
+                                     timeout=timeout_s))
+    finally:
+        runtime._process = original  # type: ignore[assignment]
+
+
 def run(partitions: list[int], gaps: list[float], work_s: list[float], in_flight: int, batch_max: int,
         within_s: float = 0.0, sizes: list[int] | None = None, batch_max_bytes: int = 10**9) -> dict[str, Any]:
     stream = Stream(partitions, gaps, sizes)
@@ -59,13 +70,7 @@ def run(partitions: list[int], gaps: list[float], work_s: list[float], in_flight
 
     rt = types.SimpleNamespace(topology=types.SimpleNamespace(tunables=types.SimpleNamespace(
         batch_max=batch_max, batch_within_s=within_s, batch_max_bytes=batch_max_bytes, retry_delays_s=(1,))))
-    original = runtime._process
-    runtime._process = process  # type: ignore[assignment]
-    try:
-        asyncio.run(asyncio.wait_for(runtime.run_by_partition(rt, stream, None, None, "test", in_flight),  # type: ignore[arg-type]
-                                     timeout=30))
-    finally:
-        runtime._process = original  # type: ignore[assignment]
+    run_loops(process, rt, stream, in_flight, 30)
     seen["acked"] = [r.message.offset for r in stream.acked]
     seen["done_before_ack"] = done
     return seen
@@ -138,12 +143,7 @@ def test_a_record_is_acked_only_after_its_batch_is_done():
     rt = types.SimpleNamespace(topology=types.SimpleNamespace(tunables=types.SimpleNamespace(batch_max=3, batch_within_s=0.0,
                                                                                            batch_max_bytes=10**6,
                                                                                            retry_delays_s=(1,))))
-    original = runtime._process
-    runtime._process = process  # type: ignore[assignment]
-    try:
-        asyncio.run(asyncio.wait_for(runtime.run_by_partition(rt, stream, None, None, "test", 2), timeout=10))  # type: ignore[arg-type]
-    finally:
-        runtime._process = original  # type: ignore[assignment]
+    run_loops(process, rt, stream, 2, 10)
     assert acked_early == []
     assert len(stream.acked) == 7
 
@@ -179,12 +179,7 @@ def settling(partitions: list[int], work_s: dict[int, float], settle_on: set[int
 
     rt = types.SimpleNamespace(topology=types.SimpleNamespace(tunables=types.SimpleNamespace(
         batch_max=1, batch_within_s=0.0, batch_max_bytes=10**6, retry_delays_s=(wait_s,))))
-    original = runtime._process
-    runtime._process = process  # type: ignore[assignment]
-    try:
-        asyncio.run(asyncio.wait_for(runtime.run_by_partition(rt, stream, None, None, "test", 2), timeout=20))  # type: ignore[arg-type]
-    finally:
-        runtime._process = original  # type: ignore[assignment]
+    run_loops(process, rt, stream, 2, 20)
     assert len(stream.acked) == len(partitions)
     return seen
 
