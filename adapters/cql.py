@@ -99,9 +99,9 @@ PARTITION_BATCH_MAX = 100
 # Partitions on the same replicas per UNLOGGED batch where a write touches many
 # (execute_grouped's partitions_per_request). Moderation's writes of 200 tweets (a tweet's row and
 # verdict, its author's index and history rows: two partitions a tweet), interleaved rounds on one
-# node: 1 partition a request 1,685 tweets/s, Cassandra 436 us and the client 444 us of CPU a
-# tweet; 4: 3,454/s, 196 and 221 us; 8: 3,779/s, 237 and 164 us; 10: 3,186/s, 334 and 194 us
-# (bench/cassandra_writes.py). Eight tweets' rows are ~3 KiB, under Cassandra's batch size warning
+# node (bench/cassandra_writes.py): 1 partition a request 1,670 tweets/s, Cassandra 355 us and the
+# client 451 us of CPU a tweet; 4: 2,710/s, 328 and 249 us; 8: 3,585/s, 228 and 180 us; 10:
+# 3,010/s, 303 and 185 us. Eight tweets' rows are ~3 KiB, under Cassandra's batch size warning
 # (5 KiB) and its warning for unlogged batches across more than 10 partitions; above it, each
 # batch logs a warning on the server.
 PARTITIONS_PER_REQUEST = 8
