@@ -175,7 +175,8 @@ class CassandraStore:
         # may be written in any order: all at once.
         await asyncio.gather(
             *(cql.execute_by_partition(self.session, self._stmts[f"insert_{t}"], rows,
-                                     partitions_per_request=self.partitions_per_request) for t, rows in inserts.items()),
+                                       partitions_per_request=self.partitions_per_request)
+              for t, rows in inserts.items()),
             *(cql.execute_many(self.session, self._stmts[f"delete_{t}"], rows) for t, rows in deletes.items()))
 
     # -- engagements -------------------------------------------------------------------------

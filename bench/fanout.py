@@ -300,7 +300,10 @@ async def timeline_entries(cache: TimelineCache, readers: list[int]) -> int:
     return total
 
 
-async def lag_zero(settings: Any, timeout_s: float = 600, topics: tuple[str, ...] = ("ingest.tweets", "tweets.moderated")) -> float:
+DELIVERY_TOPICS = ("ingest.tweets", "tweets.moderated")
+
+
+async def lag_zero(settings: Any, timeout_s: float = 600, topics: tuple[str, ...] = DELIVERY_TOPICS) -> float:
     """When the worker's committed offsets reach the end of ingest.tweets (moderation), then of
     tweets.moderated (fan-out), or of `topics` in turn."""
     for topic in topics:
