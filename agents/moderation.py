@@ -67,6 +67,14 @@ class Histories:
             out.update({a: history_from_rows(rows[a], self.history_max) for a in missing})
         return out
 
+    async def prefetch(self, rt: Runtime, authors: set[int]) -> None:
+        """Load the histories a batch will need into memory ahead of it (while its references
+        are checked): kept only if no rebalance came in between, as keep() does."""
+        epoch = self.epoch
+        missing = {a for a in authors if a not in self._by_author}
+        if missing:
+            self.keep(await self.load(rt, missing), epoch)
+
     def keep(self, histories: dict[int, AuthorHistory], epoch: int) -> None:
         if epoch != self.epoch:
             return
@@ -87,14 +95,20 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
     async def on_revoked(_sender: Any, *_args: Any, **_kwargs: Any) -> None:
         histories.forget()
 
+    def authors_of(events: Sequence[Event]) -> set[int]:
+        return ({e.actor for e in events if e.type == "tweet.created"}
+                | {e.id_field("author_id") for e in events if e.type == "verdict.overridden"})
+
+    async def prefetch(events: Sequence[Event]) -> None:
+        await histories.prefetch(rt, authors_of(events))
+
     async def handle(events: Sequence[Event], _positions: Positions) -> Rejections:
         cass, _ = await rt.stores()
         moderator = judge["moderator"]
         epoch = histories.epoch
         created = [e for e in events if e.type == "tweet.created"]
         overrides = [e for e in events if e.type == "verdict.overridden"]
-        authors = {e.actor for e in created} | {e.id_field("author_id") for e in overrides}
-        history, users = await asyncio.gather(histories.load(rt, authors),
+        history, users = await asyncio.gather(histories.load(rt, authors_of(events)),
                                               rt.hot.users({e.actor for e in created}, cass.get_users))
         created_ids = {e.id_field("tweet_id") for e in created}
         known = await cass.tweet_refs({e.id_field("tweet_id") for e in overrides} - created_ids)
@@ -155,7 +169,9 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
             # else that builds the app reads it here, off the event loop (heartbeats keep going).
             model = _preloaded if _preloaded is not None else await asyncio.to_thread(TextModel.packaged)
             judge["moderator"] = Moderator(config, model)
-        await run_batches(rt, stream, spec, handle, "moderation")
+        # An author's history (Cassandra, when not in memory) is read while the batch's references
+        # are checked, not after.
+        await run_batches(rt, stream, spec, handle, "moderation", prefetch=prefetch)
 
 
 _preloaded: TextModel | None = None

@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence, Sized
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +55,10 @@ Positions = Sequence[tuple[int, int]]
 Handler = Callable[[Sequence[Event], Positions], Awaitable[Rejections]]
 # Waits until the batch loops beside this one have finished what they had taken (run_by_partition).
 Settle = Callable[[], Awaitable[None]]
+# Reads what a batch's handler will need (into the agent's own caches) while its references are
+# checked: one round trip to the stores fewer on the batch's way through. Given every decoded event
+# (some may fail the check). Its failure is the handler's to meet: the handler reads it again.
+Prefetch = Callable[[Sequence[Event]], Awaitable[None]]
 # Registered users are never removed, so a positive lookup can be remembered.
 KNOWN_USERS_CACHE = 200_000
 
@@ -248,38 +252,42 @@ async def side_by_side(*steps: Awaitable[None]) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def run_batches(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, handle: Handler, name: str) -> None:
+async def run_batches(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, handle: Handler, name: str,
+                      prefetch: Prefetch | None = None) -> None:
     """The body of every ingest agent: decode, check references, sink the good, never raise.
 
     Each topic has one agent (topology.yaml): it dead-letters bad records and sends unresolved
     references to the retry topic, whose redelivery reaches it again. An agent whose topology entry
     sets batches_in_flight > 1 runs that many batch loops at once, each on its own partitions
-    (run_by_partition).
+    (run_by_partition). With `prefetch`, it runs beside each batch's reference check.
     """
     await rt.stores()
     in_flight = rt.topology.agents[name].batches_in_flight
     if in_flight > 1:
-        await run_by_partition(rt, stream, spec, handle, name, in_flight)
+        await run_by_partition(rt, stream, spec, handle, name, in_flight, prefetch)
         return
     tun = rt.topology.tunables
     async for batch in stream.take_events(tun.batch_max, within=tun.batch_within_s):
-        await _process(rt, batch, spec, handle, name)
+        await _process(rt, batch, spec, handle, name, prefetch=prefetch)
 
 
 async def run_by_partition(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, handle: Handler, name: str,
-                           in_flight: int) -> None:
-    """`in_flight` batch loops side by side, each owning the partitions p with p % in_flight equal
-    to its number: a partition's records are processed in their order, one batch at a time, so
-    state kept per key (the topic's key) is never touched by two batches at once. Each loop
-    batches as faust's take does (up to batch_max, waiting batch_within_s for a batch to fill);
-    while one loop waits on Redis, Cassandra or Kafka, the other works.
+                           in_flight: int, prefetch: Prefetch | None = None) -> None:
+    """`in_flight` batch loops side by side, each owning some of the partitions: a partition's
+    records are processed in their order, one batch at a time, so state kept per key (the topic's
+    key) is never touched by two batches at once. Each loop batches as faust's take does (up to
+    batch_max, waiting batch_within_s for a batch to fill); while one loop waits on Redis,
+    Cassandra or Kafka, the other works.
 
     A batch is also bounded by bytes (batch_max_bytes): a packed record (pipeline/forwarding.py)
     carries hundreds of events, and 500 of them would make a batch of tens of thousands.
 
-    A loop owns its partitions for good: loops that took whichever partitions were free kept
-    splitting them into ever smaller batches (one or two partitions each), whose round trips made
-    the pipeline fall behind at 200 tweets/s (bench/fanout.py).
+    A loop owns its partitions while any of their records is in flight (at a steady rate, for
+    good): loops that took whichever partitions were free kept splitting them into ever smaller
+    batches (one or two partitions each), whose round trips made the pipeline fall behind at 200
+    tweets/s (bench/fanout.py). A partition with nothing in flight goes to the loop owning the
+    fewest (see Placement): a loop per partition number modulo the loops left one loop idle on
+    every worker of two, each given every other partition (faust's round-robin assignment).
 
     Records are acked only when their batch is done (faust commits an offset once every record up
     to it is acked, whatever order the acks come in): a crash replays what was not finished.
@@ -295,6 +303,7 @@ async def run_by_partition(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, 
     room.set()
     # Then stop taking records (faust pauses the fetch).
     most_held, most_bytes = tun.batch_max * (in_flight + 1), tun.batch_max_bytes * (in_flight + 1)
+    placement = Placement(in_flight)
     taken = [0] * in_flight  # records given to each loop so far
     finished = [0] * in_flight  # of those, the ones whose batch is done (a loop takes its records in order)
     settling = [False] * in_flight
@@ -340,12 +349,14 @@ async def run_by_partition(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, 
             if not records:
                 ready[slot].clear()
             try:
-                await _process(rt, batch, spec, handle, name, settle=settle)
+                await _process(rt, batch, spec, handle, name, settle=settle, prefetch=prefetch)
                 for ev in batch:
                     await stream.ack(ev)
             except Exception:  # noqa: BLE001 - _process handles its failures; left unacked, replayed after a restart
                 log.exception("%s: batch of %d failed outside its handler", name, len(batch))
             finally:
+                for ev in batch:
+                    placement.done(ev.message.partition)
                 held -= len(batch)
                 held_bytes -= size
                 if held < most_held and held_bytes < most_bytes:
@@ -357,7 +368,7 @@ async def run_by_partition(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, 
     loops = [asyncio.ensure_future(loop(slot)) for slot in range(in_flight)]
     try:
         async for ev in stream.events():
-            slot = ev.message.partition % in_flight
+            slot = placement.take(ev.message.partition, queues)
             queues[slot].append(ev)
             taken[slot] += 1
             queued[slot] += _size(ev)
@@ -373,6 +384,34 @@ async def run_by_partition(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, 
         for task in loops:
             task.cancel()
         await asyncio.gather(*loops, return_exceptions=True)
+
+
+class Placement:
+    """Which batch loop a partition's records go to: the loop it has while any of its records is
+    in flight (taken and not done), so its batches stay in order; else the loop owning the fewest
+    partitions with records in flight (ties: the fewest records waiting, then the lowest number)."""
+
+    def __init__(self, loops: int) -> None:
+        self.owner: dict[int, int] = {}  # partition -> loop, while it has records in flight
+        self.in_flight: dict[int, int] = {}  # partition -> records taken and not done
+        self.owned = [0] * loops  # partitions each loop owns
+
+    def take(self, partition: int, waiting: Sequence[Sized]) -> int:
+        slot = self.owner.get(partition)
+        if slot is None:
+            slot = min(range(len(self.owned)), key=lambda s: (self.owned[s], len(waiting[s]), s))
+            self.owner[partition] = slot
+            self.owned[slot] += 1
+        self.in_flight[partition] = self.in_flight.get(partition, 0) + 1
+        return slot
+
+    def done(self, partition: int) -> None:
+        left = self.in_flight[partition] - 1
+        if left:
+            self.in_flight[partition] = left
+            return
+        del self.in_flight[partition]
+        self.owned[self.owner.pop(partition)] -= 1
 
 
 def batch_length(sizes: Sequence[int], most_bytes: int) -> int:
@@ -392,7 +431,7 @@ def _size(ev: faust.EventT) -> int:
 
 
 async def _process(rt: Runtime, batch: Sequence[faust.EventT], spec: TopicSpec, handle: Handler, name: str,
-                   settle: Settle | None = None) -> None:
+                   settle: Settle | None = None, prefetch: Prefetch | None = None) -> None:
     tun = rt.topology.tunables
     decoded: list[tuple[faust.EventT, Event]] = []
     for ev in batch:
@@ -408,9 +447,22 @@ async def _process(rt: Runtime, batch: Sequence[faust.EventT], spec: TopicSpec, 
     if spec.internal:  # an internal topic's records were checked on the way in
         await _handle_guarded(rt, decoded, handle, name)
         return
-    good = await _check_references(rt, decoded, settle)
+    if prefetch is None:
+        good = await _check_references(rt, decoded, settle)
+    else:
+        good, _ = await asyncio.gather(_check_references(rt, decoded, settle),
+                                       _prefetch_quietly(prefetch, [e for _, e in decoded], name))
     if good:
         await _handle_guarded(rt, good, handle, name)
+
+
+async def _prefetch_quietly(prefetch: Prefetch, events: Sequence[Event], name: str) -> None:
+    try:
+        await prefetch(events)
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # noqa: BLE001 - an optimisation only: the handler reads what it still lacks
+        log.warning("%s: prefetch of a batch of %d failed; the handler reads it", name, len(events), exc_info=True)
 
 
 async def _check_references(rt: Runtime, decoded: list[tuple[faust.EventT, Event]],

@@ -169,7 +169,7 @@ def settling(partitions: list[int], work_s: dict[int, float], settle_on: set[int
     done: set[int] = set()
     seen: dict[int, set[int]] = {}
 
-    async def process(_rt: Any, batch: list[Any], *_args: Any, settle: Any = None) -> None:
+    async def process(_rt: Any, batch: list[Any], *_args: Any, settle: Any = None, **_kw: Any) -> None:
         offset = batch[0].message.offset
         if offset in settle_on:
             await settle()
@@ -201,3 +201,34 @@ def test_a_settle_ends_after_the_first_retry_delay_however_busy_the_other_loop()
     # Record 0 (loop 0) takes 3 s; record 1's settle gives up after 0.1 s, before record 0 is done.
     seen = settling([0, 1], {0: 3.0}, {1}, wait_s=0.1)
     assert seen[1] == set()
+
+
+def test_every_loop_works_when_the_worker_holds_every_other_partition():
+    # faust's round-robin assignment gives one of two workers partitions 0, 2 and 4: a loop per
+    # partition number modulo two left its second loop idle.
+    partitions = [(0, 2, 4)[i % 3] for i in range(60)]
+    seen = run(partitions, [0.0] * 60, [0.05], in_flight=2, batch_max=500)
+    assert seen["most_at_once"] == 2
+    assert not seen["overlap"]
+    assert sorted(seen["acked"]) == list(range(60))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 7)), max_size=200), st.integers(1, 4))
+def test_a_partition_keeps_its_loop_while_it_has_records_in_flight(steps, loops):
+    placement = runtime.Placement(loops)
+    waiting: list[list[int]] = [[] for _ in range(loops)]
+    in_flight: dict[int, list[int]] = {}  # partition -> the loop of each record in flight
+    for take, partition in steps:
+        if take:
+            owned = [len({p for p, s in in_flight.items() if s and s[0] == slot}) for slot in range(loops)]
+            slot = placement.take(partition, waiting)
+            if in_flight.get(partition):
+                assert slot == in_flight[partition][0]  # same loop as its records in flight
+            else:
+                assert owned[slot] == min(owned)  # a free partition goes to a least-owning loop
+            in_flight.setdefault(partition, []).append(slot)
+        elif in_flight.get(partition):
+            in_flight[partition].pop()
+            placement.done(partition)
+    assert sum(placement.owned) == len([p for p, s in in_flight.items() if s])
