@@ -105,15 +105,21 @@ class CassandraStore:
 
     # -- tweets ------------------------------------------------------------------------------
     async def save_tweets(self, tweets: Iterable[Tweet]) -> None:
-        batch = list(tweets)
-        await cql.execute_many(self.session, self._stmts["insert_tweet"], [
-            (t.tweet_id, t.author_id, t.text, t.reply_to, t.quote_of, t.retweet_of, _dt(t.created_at),
-             orjson.dumps(t.media).decode() if t.media else None, t.moderation, write_ts_us(t.created_at))
-            for t in batch])
-        await cql.execute_many(self.session, self._stmts["insert_by_author"], [
-            (t.author_id, t.tweet_id, write_ts_us(t.created_at)) for t in batch])
-        await cql.execute_many(self.session, self._stmts["insert_reply"], [
-            (t.reply_to, t.tweet_id, write_ts_us(t.created_at)) for t in batch if t.reply_to is not None])
+        """Tweets whose verdict is already set (retweets, which are not judged): the tweet row,
+        its author index and reply index, batched by partition and replicas as save_judged is."""
+        s = self._stmts
+        items: list[tuple[Any, Any, Sequence[Any]]] = []
+        for t in tweets:
+            ts = write_ts_us(t.created_at)
+            items += [
+                (("tweet", t.tweet_id), s["insert_tweet"],
+                 (t.tweet_id, t.author_id, t.text, t.reply_to, t.quote_of, t.retweet_of, _dt(t.created_at),
+                  orjson.dumps(t.media).decode() if t.media else None, t.moderation, ts)),
+                (("author", t.author_id), s["insert_by_author"], (t.author_id, t.tweet_id, ts)),
+            ]
+            if t.reply_to is not None:
+                items.append((("replies", t.reply_to), s["insert_reply"], (t.reply_to, t.tweet_id, ts)))
+        await cql.execute_grouped(self.session, items, partitions_per_request=self.partitions_per_request)
 
     async def delete_tweets(self, deletions: Iterable[tuple[int, int, int]]) -> None:
         """(tweet id, author id, event ms): keep the row as a tombstone with the text cleared."""

@@ -105,6 +105,15 @@ PARTITION_BATCH_MAX = 100
 # (5 KiB) and its warning for unlogged batches across more than 10 partitions; above it, each
 # batch logs a warning on the server.
 PARTITIONS_PER_REQUEST = 8
+# And no more than this many bytes of values (estimated, `value_bytes`) in a request of several
+# partitions: Cassandra warns of every batch over 5 KiB (batch_size_warn_threshold), and eight
+# partitions of moderation's writes (four tweets) reached 5,136 bytes in bench/fanout.py, more
+# with longer texts. value_bytes estimates 802 bytes for one of those tweets, against the ~1,284
+# Cassandra counts (cell timestamps, map entries): 3,072 estimated keeps a request near 4.9 KiB.
+# A single partition over it still goes alone. bench/cassandra_writes.py (a score for every signal,
+# 4 rounds): 8 partitions uncapped 1,945 tweets/s, capped at 3,200 or 3,072 bytes 1,843 and 2,054,
+# none of them warned; 10 partitions uncapped warned of all 1,600 batches and ran at 0.63x of 8.
+REQUEST_BYTES_MAX = 3072
 
 
 async def execute_by_partition(session: Session, stmt: PreparedStatement, params: Sequence[Sequence[Any]],
@@ -135,7 +144,8 @@ async def execute_grouped(session: Session, items: Sequence[tuple[Hashable, Prep
         stmt, params = rows[0]
         return frozenset(metadata.get_replicas(stmt.keyspace, stmt.bind(params).routing_key))
 
-    chunks = request_chunks(list(groups.values()), replicas, partitions_per_request)
+    chunks = request_chunks(list(groups.values()), replicas, partitions_per_request,
+                            size=lambda row: value_bytes(row[1]), most_bytes=REQUEST_BYTES_MAX)
     requests: list[Any] = []
     for chunk in chunks:
         if len(chunk) == 1:
@@ -159,31 +169,53 @@ Row = TypeVar("Row")
 
 
 def request_chunks(groups: list[list[Row]], replicas: Callable[[list[Row]], Hashable] | None,
-                   partitions_per_request: int) -> list[list[Row]]:
+                   partitions_per_request: int, size: Callable[[Row], int] | None = None,
+                   most_bytes: int | None = None) -> list[list[Row]]:
     """The requests for groups of rows (one group a partition): a group's rows stay together and
     in order, PARTITION_BATCH_MAX rows at most a request (a larger group fills requests of its
-    own); with `replicas`, up to `partitions_per_request` groups of equal replicas share one."""
+    own); with `replicas`, up to `partitions_per_request` groups of equal replicas share one, and
+    with `size` and `most_bytes` only as many as fit in those bytes (a group over them alone)."""
     chunks: list[list[Row]] = []
     if replicas is None or partitions_per_request <= 1:
         return [rows[i:i + PARTITION_BATCH_MAX] for rows in groups for i in range(0, len(rows), PARTITION_BATCH_MAX)]
     by_replicas: dict[Hashable, list[list[Row]]] = {}
     for rows in groups:
         by_replicas.setdefault(replicas(rows), []).append(rows)
+    bounded = size is not None and most_bytes is not None
     for bucket in by_replicas.values():
         chunk: list[Row] = []
-        taken = 0
+        taken = in_chunk = 0
         for rows in bucket:
             if len(rows) > PARTITION_BATCH_MAX:
                 chunks += [rows[i:i + PARTITION_BATCH_MAX] for i in range(0, len(rows), PARTITION_BATCH_MAX)]
                 continue
-            if chunk and (taken == partitions_per_request or len(chunk) + len(rows) > PARTITION_BATCH_MAX):
+            weight = sum(map(size, rows)) if bounded else 0  # type: ignore[arg-type]
+            if chunk and (taken == partitions_per_request or len(chunk) + len(rows) > PARTITION_BATCH_MAX
+                          or (bounded and in_chunk + weight > most_bytes)):  # type: ignore[operator]
                 chunks.append(chunk)
-                chunk, taken = [], 0
+                chunk, taken, in_chunk = [], 0, 0
             chunk += rows
             taken += 1
+            in_chunk += weight
         if chunk:
             chunks.append(chunk)
     return chunks
+
+
+def value_bytes(value: Any) -> int:
+    """About the bytes a statement's values take in a batch, as Cassandra counts them for its
+    size warning: each value's own bytes, ~8 for a number, date or uuid, plus ~8 a cell."""
+    if value is None:
+        return 0
+    if isinstance(value, str):
+        return len(value.encode()) + 8
+    if isinstance(value, bytes):
+        return len(value) + 8
+    if isinstance(value, dict):
+        return sum(value_bytes(k) + value_bytes(v) for k, v in value.items()) + 8
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return sum(map(value_bytes, value)) + 8
+    return 16
 
 
 async def pages(session: Session, stmt: Any, params: Sequence[Any] | None,

@@ -91,6 +91,25 @@ async def test_saving_a_tweet_twice_stores_it_once(cass):
     assert (await cass.get_tweets([t.tweet_id]))[t.tweet_id] == t
 
 
+async def test_tweets_saved_many_partitions_to_a_request_land_every_row(cass):
+    # save_tweets batches rows of up to PARTITIONS_PER_REQUEST partitions per request: each tweet's
+    # row, its author's index (three tweets an author) and the reply index of its parent.
+    sf = Snowflake(4)
+    authors = [_uid() for _ in range(7)]
+    parent = Tweet(tweet_id=sf.next_id(T), author_id=authors[0], text="parent", reply_to=None, quote_of=None,
+                   created_at=T)
+    tweets = [Tweet(tweet_id=sf.next_id(T + 1 + i), author_id=authors[i % 7], text=f"t{i}",
+                    reply_to=parent.tweet_id if i % 2 else None, quote_of=None, created_at=T + 1 + i)
+              for i in range(21)]
+    await cass.save_tweets([parent, *tweets])
+    stored = await cass.get_tweets([t.tweet_id for t in tweets])
+    assert [stored.get(t.tweet_id) for t in tweets] == tweets
+    for a in authors:
+        assert await cass.recent_tweet_ids(a, 10) == sorted(
+            (t.tweet_id for t in [parent, *tweets] if t.author_id == a), reverse=True)
+    assert await cass.replies(parent.tweet_id, None, 50) == [t.tweet_id for t in tweets if t.reply_to]
+
+
 async def test_push_only_lands_in_built_timelines_and_replays_are_harmless(stack, redis_client):
     cache = TimelineCache(redis_client, cap=800)
     sf = Snowflake(9)
