@@ -27,7 +27,7 @@ import enum
 import heapq
 import math
 from array import array
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -1036,10 +1036,28 @@ class TrendingTracker:
     def snapshot(self) -> dict[str, Any]:
         """Everything needed to carry on after a restart, as plain JSON-ready data. Per-window
         counts are not stored: restore() recounts them from the records."""
-        return {"version": SNAPSHOT_VERSION, "geometry": _geometry(self.config), "origin": self._origin,
+        return self.snapshot_later()()
+
+    def snapshot_later(self) -> Callable[[], dict[str, Any]]:
+        """snapshot() in two steps: this call copies what it needs (each tag's records, tombstones
+        and per-hour authors as whole dicts, at C speed), and the function it returns builds the
+        snapshot from those copies alone, so it may run in another thread while the tracker goes
+        on. The build is the slow part: a per-record Python loop (136 ms for one tag of 150,000
+        records on a quiet machine, 1.7 s in a busy worker, where it held up every batch)."""
+        head = {"version": SNAPSHOT_VERSION, "geometry": _geometry(self.config), "origin": self._origin,
                 "clock": self._clock, "detail_start": self._starts[-1],
-                "first_hour": [self._first_hour[w] for w in self._long],
-                "tags": [self._tag_state(t) for t in self._tags.values()]}
+                "first_hour": [self._first_hour[w] for w in self._long]}
+        tags = [(t.name, dict(t.records), dict(t.gone), [scope[-1].region for scope in t.scopes],
+                 [(s.region, list(s.base), list(s.base_at), None if s.peaks is None else list(s.peaks),
+                   [(hour, h.count, h.tweets, h.distinct, h.frozen, dict(h.authors)) for hour, h in s.hours.items()])
+                  for s in [t.world, *t.regions.values()]])
+                for t in self._tags.values()]
+        b0 = self._b0
+
+        def build() -> dict[str, Any]:
+            return {**head, "tags": [_tag_state(name, records, gone, regions, series, b0)
+                                     for name, records, gone, regions, series in tags]}
+        return build
 
     @classmethod
     def restore(cls, config: TrendingConfig, data: Mapping[str, Any]) -> TrendingTracker:
@@ -1058,23 +1076,6 @@ class TrendingTracker:
         for state in data["tags"]:
             tr._restore_tag(state)
         return tr
-
-    def _tag_state(self, t: _Tag) -> dict[str, Any]:
-        """A tag's records in arrival order (a removed one has author None), tombstones, series."""
-        columns: tuple[list[int], list[int], list[int | None], list[str | None]] = ([], [], [], [])
-        for tid, record in t.records.items():
-            b, author, field = self._unpack(record)
-            columns[0].append(tid)
-            columns[1].append(b)
-            columns[2].append(author if field else None)
-            columns[3].append(t.scopes[field - 1][-1].region if field else None)
-        return {"tag": t.name, "records": list(columns), "gone": [[tid, hour] for tid, hour in t.gone.items()],
-                "series": [{"region": s.region, "base": list(s.base), "base_at": list(s.base_at),
-                            "peaks": None if s.peaks is None else list(s.peaks),
-                            "hours": [[hour, h.count, h.tweets, h.distinct, h.frozen,
-                                       [x for a, n in h.authors.items() for x in (a, n)]]
-                                      for hour, h in s.hours.items()]}
-                           for s in [t.world, *t.regions.values()]]}
 
     def _unpack(self, record: int) -> tuple[int, int, int]:
         """A record's bucket, author and slot field (0: removed, 1: no region, k + 2: slot k)."""
@@ -1118,3 +1119,21 @@ class TrendingTracker:
 def _geometry(c: TrendingConfig) -> dict[str, Any]:
     return {"bucket_s": c.bucket_s, "detail_s": c.detail_s, "summary_s": c.summary_s,
             "windows": [[w.name, w.length_s, w.baseline_s, w.recent_s] for w in c.windows]}
+
+
+def _tag_state(name: str, records: Mapping[int, int], gone: Mapping[int, int], regions: Sequence[str | None],
+               series: Sequence[tuple[Any, ...]], b0: int) -> dict[str, Any]:
+    """A tag's records in arrival order (a removed one has author None), tombstones, series, from
+    the copies snapshot_later() took (`regions`: the region of each slot field - 1)."""
+    columns: tuple[list[int], list[int], list[int | None], list[str | None]] = ([], [], [], [])
+    for tid, record in records.items():
+        field = record & _SLOT_MASK
+        columns[0].append(tid)
+        columns[1].append(((record >> _SLOT_BITS) & _BUCKET_MASK) + b0)
+        columns[2].append(record >> _AUTHOR_SHIFT if field else None)
+        columns[3].append(regions[field - 1] if field else None)
+    return {"tag": name, "records": list(columns), "gone": [[tid, hour] for tid, hour in gone.items()],
+            "series": [{"region": region, "base": base, "base_at": base_at, "peaks": peaks,
+                        "hours": [[hour, count, tweets, distinct, frozen, [x for a, n in authors.items() for x in (a, n)]]
+                                  for hour, count, tweets, distinct, frozen, authors in hours]}
+                       for region, base, base_at, peaks, hours in series]}

@@ -561,6 +561,25 @@ def test_snapshot_restore_carries_on_identically(before, after):
         assert restored.top(None, window, T0 + 9000) == original.top(None, window, T0 + 9000)
 
 
+@settings(max_examples=100, deadline=None)
+@given(ops, ops)
+def test_a_snapshot_built_later_is_the_state_when_it_was_taken(before, after):
+    # snapshot_later() copies the state; its build (run in another thread by the agent) gives the
+    # snapshot of that moment whatever the tracker has done since.
+    tr, _ = replay(before)
+    expected = json.loads(json.dumps(tr.snapshot()))
+    build = tr.snapshot_later()
+    for op, tag, region, author, tid, dt in after:
+        at = T0 + dt
+        if op == "advance":
+            tr.advance(at)
+        elif op == "observe":
+            tr.observe(tag, region, author, tid + 100, at)
+        else:
+            tr.remove(tag, region, author, tid + 100, at)
+    assert json.loads(json.dumps(build())) == expected
+
+
 def test_a_snapshot_from_other_windows_is_refused():
     data = tracker().snapshot()
     with pytest.raises(SnapshotMismatch):
