@@ -1078,8 +1078,7 @@ class TrendingTracker:
         return tr
 
     def _unpack(self, record: int) -> tuple[int, int, int]:
-        """A record's bucket, author and slot field (0: removed, 1: no region, k + 2: slot k)."""
-        return ((record >> _SLOT_BITS) & _BUCKET_MASK) + self._b0, record >> _AUTHOR_SHIFT, record & _SLOT_MASK
+        return _unpack(record, self._b0)
 
     def _restore_tag(self, state: Mapping[str, Any]) -> None:
         t = self._new_tag(state["tag"])
@@ -1121,16 +1120,22 @@ def _geometry(c: TrendingConfig) -> dict[str, Any]:
             "windows": [[w.name, w.length_s, w.baseline_s, w.recent_s] for w in c.windows]}
 
 
+def _unpack(record: int, b0: int) -> tuple[int, int, int]:
+    """A record's bucket (records keep buckets from b0), author and slot field (0: removed, 1: no
+    region, k + 2: slot k)."""
+    return ((record >> _SLOT_BITS) & _BUCKET_MASK) + b0, record >> _AUTHOR_SHIFT, record & _SLOT_MASK
+
+
 def _tag_state(name: str, records: Mapping[int, int], gone: Mapping[int, int], regions: Sequence[str | None],
                series: Sequence[tuple[Any, ...]], b0: int) -> dict[str, Any]:
     """A tag's records in arrival order (a removed one has author None), tombstones, series, from
     the copies snapshot_later() took (`regions`: the region of each slot field - 1)."""
     columns: tuple[list[int], list[int], list[int | None], list[str | None]] = ([], [], [], [])
     for tid, record in records.items():
-        field = record & _SLOT_MASK
+        b, author, field = _unpack(record, b0)
         columns[0].append(tid)
-        columns[1].append(((record >> _SLOT_BITS) & _BUCKET_MASK) + b0)
-        columns[2].append(record >> _AUTHOR_SHIFT if field else None)
+        columns[1].append(b)
+        columns[2].append(author if field else None)
         columns[3].append(regions[field - 1] if field else None)
     return {"tag": name, "records": list(columns), "gone": [[tid, hour] for tid, hour in gone.items()],
             "series": [{"region": region, "base": base, "base_at": base_at, "peaks": peaks,
