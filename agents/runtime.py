@@ -26,6 +26,7 @@ from adapters.graph_cache import GraphCache
 from adapters.hot_cache import HotCache
 from adapters.kafka import EventProducer
 from adapters.redis_store import TimelineCache
+from agents.batch_stats import BatchStats
 from pipeline import forwarding, references
 from pipeline.errors import InvalidEvent
 from pipeline.references import Problem
@@ -267,8 +268,11 @@ async def run_batches(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, handl
         await run_by_partition(rt, stream, spec, handle, name, in_flight, prefetch)
         return
     tun = rt.topology.tunables
+    stats = BatchStats(name, tun.batch_stats_interval_s)
     async for batch in stream.take_events(tun.batch_max, within=tun.batch_within_s):
+        began, age_s = time.monotonic(), oldest_age_s(batch)
         await _process(rt, batch, spec, handle, name, prefetch=prefetch)
+        stats.add(len(batch), age_s, time.monotonic() - began)
 
 
 async def run_by_partition(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, handle: Handler, name: str,
@@ -295,6 +299,7 @@ async def run_by_partition(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, 
     tun = rt.topology.tunables
     stream.enable_acks = False
     queues: list[list[faust.EventT]] = [[] for _ in range(in_flight)]
+    arrived: list[list[float]] = [[] for _ in range(in_flight)]  # when each waiting record was taken (BatchStats)
     queued = [0] * in_flight  # bytes of each loop's waiting records
     ready = [asyncio.Event() for _ in range(in_flight)]
     full = [asyncio.Event() for _ in range(in_flight)]
@@ -309,6 +314,7 @@ async def run_by_partition(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, 
     settling = [False] * in_flight
     progress = asyncio.Condition()
     most_wait_s = tun.retry_delays_s[0] if tun.retry_delays_s else 1.0
+    stats = BatchStats(name, tun.batch_stats_interval_s)
 
     def settler(slot: int) -> Settle:
         async def settle() -> None:
@@ -331,7 +337,7 @@ async def run_by_partition(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, 
 
     async def loop(slot: int) -> None:
         nonlocal held, held_bytes
-        records = queues[slot]
+        records, times = queues[slot], arrived[slot]
         settle = settler(slot)
         while True:
             await ready[slot].wait()
@@ -344,14 +350,18 @@ async def run_by_partition(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, 
                     pass
             batch = records[:batch_length([_size(ev) for ev in records[:tun.batch_max]], tun.batch_max_bytes)]
             size = sum(map(_size, batch))
-            del records[:len(batch)]
+            queued_s = time.monotonic() - times[0]
+            del records[:len(batch)], times[:len(batch)]
             queued[slot] -= size
             if not records:
                 ready[slot].clear()
+            began = time.monotonic()
+            age_s = oldest_age_s(batch)
             try:
                 await _process(rt, batch, spec, handle, name, settle=settle, prefetch=prefetch)
                 for ev in batch:
                     await stream.ack(ev)
+                stats.add(len(batch), age_s, time.monotonic() - began, queued_s)
             except Exception:  # noqa: BLE001 - _process handles its failures; left unacked, replayed after a restart
                 log.exception("%s: batch of %d failed outside its handler", name, len(batch))
             finally:
@@ -370,6 +380,7 @@ async def run_by_partition(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, 
         async for ev in stream.events():
             slot = placement.take(ev.message.partition, queues)
             queues[slot].append(ev)
+            arrived[slot].append(time.monotonic())
             taken[slot] += 1
             queued[slot] += _size(ev)
             ready[slot].set()
@@ -384,6 +395,12 @@ async def run_by_partition(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, 
         for task in loops:
             task.cancel()
         await asyncio.gather(*loops, return_exceptions=True)
+
+
+def oldest_age_s(batch: Sequence[faust.EventT], now: float | None = None) -> float:
+    """How long ago the oldest record of the batch was produced (its Kafka timestamp)."""
+    stamps = [ev.message.timestamp for ev in batch if ev.message.timestamp]
+    return max(0.0, (time.time() if now is None else now) - min(stamps)) if stamps else 0.0
 
 
 class Placement:

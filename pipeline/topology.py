@@ -65,6 +65,8 @@ class Tunables:
     # How often the trending agent ranks its partitions and publishes a snapshot.
     trending_publish_s: float = 5.0
     moderation: ModerationConfig = field(default_factory=ModerationConfig)
+    # How often each agent logs its batches' figures (agents/batch_stats.py).
+    batch_stats_interval_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,7 @@ def parse_topology(raw: Any) -> Topology:
             trending=TrendingConfig.from_mapping(t.get("trending", {})),
             trending_publish_s=float(t.get("trending_publish_s", 5.0)),
             moderation=ModerationConfig.from_mapping(t.get("moderation", {})),
+            batch_stats_interval_s=float(t.get("batch_stats_interval_s", 10.0)),
         )
     except KeyError as exc:
         raise TopologyError(f"tunables.{exc.args[0]} is missing") from None

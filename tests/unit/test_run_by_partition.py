@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import types
 from typing import Any
 
@@ -19,7 +20,8 @@ class Stream:
 
     def __init__(self, partitions: list[int], gaps: list[float], sizes: list[int] | None = None) -> None:
         sizes = sizes or [10] * len(partitions)
-        self.records = [types.SimpleNamespace(message=types.SimpleNamespace(partition=p, offset=i, value=b"x" * n))
+        self.records = [types.SimpleNamespace(message=types.SimpleNamespace(partition=p, offset=i, value=b"x" * n,
+                                                                            timestamp=time.time()))
                         for i, (p, n) in enumerate(zip(partitions, sizes))]
         self.gaps = gaps
         self.enable_acks = True
@@ -69,7 +71,8 @@ def run(partitions: list[int], gaps: list[float], work_s: list[float], in_flight
         done.update(r.message.offset for r in batch)
 
     rt = types.SimpleNamespace(topology=types.SimpleNamespace(tunables=types.SimpleNamespace(
-        batch_max=batch_max, batch_within_s=within_s, batch_max_bytes=batch_max_bytes, retry_delays_s=(1,))))
+        batch_max=batch_max, batch_within_s=within_s, batch_max_bytes=batch_max_bytes, retry_delays_s=(1,),
+        batch_stats_interval_s=10)))
     run_loops(process, rt, stream, in_flight, 30)
     seen["acked"] = [r.message.offset for r in stream.acked]
     seen["done_before_ack"] = done
@@ -142,7 +145,8 @@ def test_a_record_is_acked_only_after_its_batch_is_done():
     stream = Checking([0, 1, 0, 1, 2, 2, 0], [0.0] * 7)
     rt = types.SimpleNamespace(topology=types.SimpleNamespace(tunables=types.SimpleNamespace(batch_max=3, batch_within_s=0.0,
                                                                                            batch_max_bytes=10**6,
-                                                                                           retry_delays_s=(1,))))
+                                                                                           retry_delays_s=(1,),
+                                                                                           batch_stats_interval_s=10)))
     run_loops(process, rt, stream, 2, 10)
     assert acked_early == []
     assert len(stream.acked) == 7
@@ -178,7 +182,7 @@ def settling(partitions: list[int], work_s: dict[int, float], settle_on: set[int
         done.add(offset)
 
     rt = types.SimpleNamespace(topology=types.SimpleNamespace(tunables=types.SimpleNamespace(
-        batch_max=1, batch_within_s=0.0, batch_max_bytes=10**6, retry_delays_s=(wait_s,))))
+        batch_max=1, batch_within_s=0.0, batch_max_bytes=10**6, retry_delays_s=(wait_s,), batch_stats_interval_s=10)))
     run_loops(process, rt, stream, 2, 20)
     assert len(stream.acked) == len(partitions)
     return seen
