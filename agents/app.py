@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import faust
 
+from adapters.faust_transport import use_short_fetch_wait
 from agents import engagement, fanout, graph, moderation, trending, users
 from agents.runtime import Runtime, redeliver
 from pipeline.events import Contracts
@@ -42,6 +43,8 @@ def build_app(settings: Settings, topology: Topology) -> tuple[faust.App, Runtim
         # Topics are created by `starling init` from topology.yaml, with their partitions.
         topic_allow_declare=False,
     )
+    use_short_fetch_wait(app, topology.tunables.fetch_max_wait_ms)
+
     def raw_topic(name: str) -> faust.TopicT:
         return app.topic(settings.topic(name), key_serializer="raw", value_serializer="raw")
 

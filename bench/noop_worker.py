@@ -2,7 +2,7 @@
 
     python -m bench.noop_worker   (with the benchmark's STARLING_* environment; group <app id>-noop)
 
-Same broker settings, collector thresholds and batching (take_events of batch_max within batch_within_s) as Starling's
+Same broker settings (and consumer transport), collector thresholds and batching (take_events of batch_max within batch_within_s) as Starling's
 agents, so the difference to them is what the agent's own work costs.
 """
 
@@ -13,6 +13,7 @@ import sys
 
 import faust
 
+from adapters.faust_transport import use_short_fetch_wait
 from starling import heap
 
 from pipeline.settings import Settings
@@ -29,6 +30,7 @@ def main() -> None:
                     consumer_auto_offset_reset="earliest", topic_allow_declare=False,
                     datadir=str(settings.state_dir / "faust" / f"{settings.app_id}-noop"),
                     broker_commit_interval=1.0, broker_commit_every=2000)
+    use_short_fetch_wait(app, tun.fetch_max_wait_ms)
     topic = app.topic(settings.topic(os.environ.get("NOOP_TOPIC", "trending.hashtags")),
                       key_serializer="raw", value_serializer="raw")
 

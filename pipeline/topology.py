@@ -67,6 +67,8 @@ class Tunables:
     moderation: ModerationConfig = field(default_factory=ModerationConfig)
     # How often each agent logs its batches' figures (agents/batch_stats.py).
     batch_stats_interval_s: float = 10.0
+    # Longest a worker's fetch waits at the broker for records (adapters/faust_transport.py).
+    fetch_max_wait_ms: int = 100
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,7 @@ def parse_topology(raw: Any) -> Topology:
             trending_publish_s=float(t.get("trending_publish_s", 5.0)),
             moderation=ModerationConfig.from_mapping(t.get("moderation", {})),
             batch_stats_interval_s=float(t.get("batch_stats_interval_s", 10.0)),
+            fetch_max_wait_ms=_positive_int(t, "fetch_max_wait_ms") if "fetch_max_wait_ms" in t else 100,
         )
     except KeyError as exc:
         raise TopologyError(f"tunables.{exc.args[0]} is missing") from None

@@ -75,6 +75,8 @@ def test_two_agents_on_one_topic_are_refused():
     (("topics", "ingest.tweets", "partitions"), 0),
     (("topics", "ingest.tweets", "cleanup"), "forever"),
     (("tunables", "timeline_cap"), -1),
+    (("tunables", "fetch_max_wait_ms"), 0),
+    (("tunables", "fetch_max_wait_ms"), 0.5),
     (("version",), 2),
     (("agents", "moderation", "batches_in_flight"), 0),
     (("agents", "moderation", "batches_in_flight"), "2"),
