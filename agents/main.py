@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import faust
+import uvloop
 
 from agents import moderation
 from agents.app import build_app
@@ -12,6 +15,8 @@ from starling import heap
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    # uvloop for every loop the worker makes: the main one and the consumer thread's.
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     heap.tune()
     heap.watch()
     moderation.preload()
