@@ -4,22 +4,8 @@ partition), each acknowledgement names the record's real place, and an explicit 
 
 import secrets
 
-import pytest
-from confluent_kafka.admin import AdminClient, NewTopic
-
 from adapters.kafka import EventProducer, read_to_end
 from pipeline.topology import load_topology
-
-
-@pytest.fixture
-def topic(stack):
-    """A topic of this test's own: what it writes is no event, and must not reach topics that
-    other tests read as events (the e2e tests read `verdicts` whole)."""
-    name = stack.topic(f"producer-test-{secrets.token_hex(4)}")
-    admin = AdminClient({"bootstrap.servers": stack.kafka_bootstrap})
-    admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1)])[name].result(30)
-    yield name
-    admin.delete_topics([name])[name].result(30)
 
 
 async def test_send_all_keeps_the_order_and_reports_where_each_record_landed(stack, topic):

@@ -2,25 +2,14 @@
 the topology's fetch_max_wait_ms (not faust's fixed 1,500 ms), and it still consumes."""
 
 import dataclasses
-import secrets
 
 import pytest
 from aiokafka import TopicPartition
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from adapters.faust_transport import FAUST_FETCH_MAX_WAIT_MS, Transport
 from agents.app import build_app
 from pipeline.topology import load_topology
-
-
-@pytest.fixture
-def topic(stack):
-    name = stack.topic(f"transport-test-{secrets.token_hex(4)}")
-    admin = AdminClient({"bootstrap.servers": stack.kafka_bootstrap})
-    admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])[name].result(30)
-    yield name
-    admin.delete_topics([name])[name].result(30)
 
 
 async def test_the_worker_consumer_fetches_with_the_topologys_wait(stack, topic):
@@ -34,7 +23,7 @@ async def test_the_worker_consumer_fetches_with_the_topologys_wait(stack, topic)
     try:
         assert consumer._fetcher._fetch_max_wait_ms == 250  # what the fetch requests carry
         producer = Producer({"bootstrap.servers": stack.kafka_bootstrap})
-        producer.produce(topic, key=b"k", value=b"through the short wait")
+        producer.produce(topic, key=b"k", value=b"through the short wait", partition=0)
         assert producer.flush(30) == 0
         consumer.assign([TopicPartition(topic, 0)])
         await consumer.seek_to_beginning(TopicPartition(topic, 0))
