@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,7 +35,7 @@ WARMUP_S = 3  # records of the first seconds are not counted (group join, first 
 
 
 def child(args: argparse.Namespace) -> None:
-    """One worker process: topics, the agent, the producer; prints one JSON line and exits."""
+    """One worker process: topics, the agent, the producer; writes its figures to --out, removes its topics and state, exits."""
     import faust
     from confluent_kafka import Producer
     from confluent_kafka.admin import AdminClient, NewTopic
@@ -100,6 +101,7 @@ def child(args: argparse.Namespace) -> None:
         Path(args.out).write_text(json.dumps({"wait_ms": args.wait, "records": len(counted), "lost": n - len(ages),
                                               "lateness": summary_ms(counted)}))
         admin.delete_topics([busy, *idle])
+        shutil.rmtree(datadir, ignore_errors=True)
         os._exit(0)
 
     threading.Thread(target=produce, daemon=True).start()
