@@ -108,8 +108,8 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         epoch = histories.epoch
         created = [e for e in events if e.type == "tweet.created"]
         overrides = [e for e in events if e.type == "verdict.overridden"]
-        history, users = await asyncio.gather(histories.load(rt, authors_of(events)),
-                                              rt.hot.users({e.actor for e in created}, cass.get_users))
+        history, registered = await asyncio.gather(histories.load(rt, authors_of(events)),
+                                                   rt.registered_at({e.actor for e in created}))
         created_ids = {e.id_field("tweet_id") for e in created}
         known = await cass.tweet_refs({e.id_field("tweet_id") for e in overrides} - created_ids)
         scores = iter(moderator.model.score_batch([e.data["text"] for e in created]) if created else [])
@@ -122,9 +122,8 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         for e in events:
             if e.type == "tweet.created":
                 tweet = Tweet.from_event(e)
-                user = users.get(tweet.author_id)
                 post = Post(tweet.tweet_id, tweet.author_id, tweet.text, tweet.created_at,
-                            user.created_at if user is not None else None)
+                            registered.get(tweet.author_id))
                 verdict, history[tweet.author_id] = moderator.assess(post, next(scores), history[tweet.author_id])
                 record = VerdictRecord.of_model(verdict, tweet.created_at)
                 tweets[tweet.tweet_id] = replace(tweet, moderation=verdict.action.code)

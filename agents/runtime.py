@@ -60,7 +60,8 @@ Settle = Callable[[], Awaitable[None]]
 # checked: one round trip to the stores fewer on the batch's way through. Given every decoded event
 # (some may fail the check). Its failure is the handler's to meet: the handler reads it again.
 Prefetch = Callable[[Sequence[Event]], Awaitable[None]]
-# Registered users are never removed, so a positive lookup can be remembered.
+# Registered users are never removed and their registration time never changes, so a positive
+# lookup can be remembered (user id -> created_at, epoch ms).
 KNOWN_USERS_CACHE = 200_000
 
 
@@ -72,7 +73,7 @@ class Runtime:
     deadletter: faust.TopicT
     retry_topic: faust.TopicT
     derived_topics: frozenset[str] = frozenset()  # topology names of the topics agents emit to
-    known_users: OrderedDict[int, None] = field(default_factory=OrderedDict)
+    known_users: OrderedDict[int, int] = field(default_factory=OrderedDict)
     _cassandra: CassandraStore | None = None
     _timelines: TimelineCache | None = None
     _graph: GraphCache | None = None
@@ -143,18 +144,23 @@ class Runtime:
             await self._cassandra.close()
 
     async def existing_users(self, user_ids: set[int]) -> set[int]:
-        """Which of these users are registered: remembered, else through the hot user cache (Redis,
-        then Cassandra for the rest, filling Redis). The moderation agent reads the same profiles
-        right after (account age), and then finds them in Redis: one Cassandra round trip per
-        batch less than asking Cassandra whether the users exist first."""
-        cass, _ = await self.stores()
-        known = {u for u in user_ids if u in self.known_users}
-        found = set(await self.hot.users(user_ids - known, cass.get_users)) if user_ids - known else set()
-        for u in found:
-            self.known_users[u] = None
-        while len(self.known_users) > KNOWN_USERS_CACHE:
-            self.known_users.popitem(last=False)
-        return known | found
+        """Which of these users are registered."""
+        return set(await self.registered_at(user_ids))
+
+    async def registered_at(self, user_ids: set[int]) -> dict[int, int]:
+        """When each of these users registered (epoch ms; a user not registered is absent):
+        remembered, else through the hot user cache (Redis, then Cassandra for the rest, filling
+        Redis). The reference check asks first; the moderation agent asks right after for its
+        authors' account age and finds them remembered, without a second read of their profiles."""
+        known = {u: self.known_users[u] for u in user_ids if u in self.known_users}
+        missing = user_ids - known.keys()
+        if missing:
+            cass, _ = await self.stores()
+            for u, user in (await self.hot.users(missing, cass.get_users)).items():
+                known[u] = self.known_users[u] = user.created_at
+            while len(self.known_users) > KNOWN_USERS_CACHE:
+                self.known_users.popitem(last=False)
+        return known
 
     async def emit(self, events: Sequence[Event], to: str | None = None) -> None:
         """Produce derived events to their topics (by topology.yaml, or `to`), waiting for every ack
