@@ -232,6 +232,35 @@ async def settle_cassandra(settings: Any) -> dict[str, Any]:
         await cass.close()
 
 
+async def cassandra_ops(settings: Any) -> dict[str, int]:
+    """Requests Cassandra has served on this keyspace since it started, per table and kind
+    ("reads tweets", "writes verdicts", ...; system_views' local latency tables), and the
+    compactions and memtable flushes it has completed: diffed around a stage, what the stage
+    asked of it."""
+    cass = await CassandraStore.open(settings)
+    try:
+        out: dict[str, int] = {}
+        for kind, table in (("reads", "local_read_latency"), ("writes", "local_write_latency"),
+                            ("scans", "local_scan_latency")):
+            stmt = await cql.prepare(cass.session, f"SELECT keyspace_name, table_name, count FROM system_views.{table}")
+            for r in await cql.execute(cass.session, stmt):
+                if r["keyspace_name"] == settings.keyspace and r["count"]:
+                    out[f"{kind} {r['table_name']}"] = r["count"]
+        stmt = await cql.prepare(cass.session, "SELECT name, completed_tasks FROM system_views.thread_pools")
+        for r in await cql.execute(cass.session, stmt):
+            if r["name"] in SETTLE_POOLS:
+                out[f"tasks {r['name']}"] = r["completed_tasks"]
+        return out
+    finally:
+        await cass.close()
+
+
+def per_thousand(before: dict[str, int], after: dict[str, int], n: int) -> dict[str, float]:
+    """What grew between two cassandra_ops() snapshots, per 1,000 of n (largest first)."""
+    grown = {k: v - before.get(k, 0) for k, v in after.items() if v > before.get(k, 0)}
+    return {k: round(v * 1000 / max(n, 1), 1) for k, v in sorted(grown.items(), key=lambda kv: -kv[1])}
+
+
 def redis_zadd_ceiling(port: int) -> float:
     """redis-benchmark's pipelined ZADD: one key, one member, updated again and again (the issue's
     ceiling)."""
@@ -556,6 +585,7 @@ async def steady_rate(settings: Any, topology: Any, cache: TimelineCache, graph:
     progress(f"producing {rate} tweets/s for {args.duration}s, probing delivery through the API")
     worker_cpu, busy, t0 = workers_cpu_seconds(args), machine_cpu_seconds(), time.monotonic()
     stolen, procs = machine_steal_seconds(), process_cpu_seconds()
+    ops = await cassandra_ops(settings)
     spy = profile(args, args.worker_pid, f"worker-{rate}", args.duration)
     run = await drive(settings, topology, graph, active_set, celebs, pushed_authors, rate, args.duration, rng)
     t_done = run["t_done"]
@@ -565,6 +595,7 @@ async def steady_rate(settings: Any, topology: Any, cache: TimelineCache, graph:
     stolen_cores = (machine_steal_seconds() - stolen) / steady_s
     # Who else was busy (the JVMs' own work, a compaction, the probes): the machine's share above.
     busiest_cores = busiest(procs, process_cpu_seconds(), steady_s)
+    cassandra_per_1000 = per_thousand(ops, await cassandra_ops(settings), len(run["sent"]))
     if spy is not None:
         spy.wait(timeout=60)
     written = await timeline_entries(cache, active) - before
@@ -587,6 +618,8 @@ async def steady_rate(settings: Any, topology: Any, cache: TimelineCache, graph:
             "machine_stolen_cores": round(stolen_cores, 2),
             "worker_cpu_ms_per_tweet": round(worker_cores * steady_s * 1000 / len(run["sent"]), 3),
             "busiest_processes_cores": busiest_cores,
+            # Requests Cassandra served per 1,000 tweets (by table), and its compactions and flushes.
+            "cassandra_per_1000_tweets": cassandra_per_1000,
         },
         "delivery_ms": {k: summary_ms(v) if v else None for k, v in run["latencies"].items()},
         "delivery_split_ms": stage_split(settings, run["seen"]),
@@ -1001,6 +1034,7 @@ def report(r: dict[str, Any]) -> None:
               f"worker busy {row['fanout']['worker_busy_cores']} "
               f"cores, machine {row['fanout']['machine_busy_cores']} of 2 (stolen by the host "
               f"{row['fanout'].get('machine_stolen_cores', '?')}) {row['fanout'].get('busiest_processes_cores', {})}")
+        print(f"  Cassandra per 1,000 tweets: {row['fanout'].get('cassandra_per_1000_tweets', {})}")
         for m in row.get("missed_probes", []):
             print(f"  missed probe ({m['kind']}): tweet {m['tweet_id']}, verdict {m['stored_verdict']}, in the author's "
                   f"recent set {m['in_recent_set']} (built {m['recent_set_built']}), visible to the reader after the run "
