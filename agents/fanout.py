@@ -5,7 +5,9 @@ notifications those tweets cause (agents/notifications.py).
 
 It reads what the moderation agent lets through (agents/moderation.py), which has already stored
 the tweet: a tweet.created is a delivered tweet (allow or label, or restored by a moderator), a
-tweet.deleted any deletion, and a tweet.moderated a delivered tweet a moderator took back.
+tweet.deleted any deletion, and a tweet.moderated a delivered tweet a moderator took back. The
+moderation agent has pushed the tweets it judged itself (a forwarded record lists them); this agent
+pushes the others (restored ones, records of an earlier release).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import faust
 from agents import notifications
 from agents.delivery import deliver_all, for_each, withdraw
 from agents.runtime import Positions, Rejections, Runtime, run_batches, side_by_side
+from pipeline import forwarding
 from pipeline.engagement import hashtag_observations, pack_observations, references
 from pipeline.events import Event
 from pipeline.model import Tweet
@@ -52,7 +55,9 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         # the tag, notifications) go side by side: one waits on Redis while the other works or
         # waits on Kafka and Cassandra. Both are idempotent; if one fails the other is cancelled
         # and the batch runs again (runtime.retry).
-        await side_by_side(deliver(tweets, deleted, withheld), derive(events, tweets, stored))
+        # The moderation agent has pushed most tweets itself (pipeline/forwarding.py).
+        unpushed = [Tweet.from_event(e) for e in events if e.type == "tweet.created" and not forwarding.was_pushed(e)]
+        await side_by_side(deliver(unpushed, deleted, withheld), derive(events, tweets, stored))
         return []
 
     async def deliver(tweets: list[Tweet], deleted: list[tuple[int, int, int]], withheld: list[Event]) -> None:

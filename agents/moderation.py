@@ -30,7 +30,8 @@ from typing import Any
 
 import faust
 
-from agents.runtime import Positions, Rejections, Runtime, run_batches
+from agents.delivery import deliver_all
+from agents.runtime import Positions, Rejections, Runtime, run_batches, side_by_side
 from pipeline import forwarding
 from pipeline.events import Event
 from pipeline.model import Tweet
@@ -157,7 +158,15 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         for record in overridden:  # in order: two overrides of one tweet in a batch end as the last says
             await cass.save_override(record)
         await rt.hot.put_tweets(tweets[r.tweet_id] for r in overridden)
-        await rt.emit_all((published, VERDICTS), (forwarding.pack(forwarded, forward_partitions), FORWARD))
+        # The tweets just judged deliverable go into home timelines from here, beside the records
+        # for the other agents: the fanout agent would push them a Kafka hop later (its consumer's
+        # wait, its own batch: p50 ~130-220 ms at 300 tweets/s, docs/ARCHITECTURE.md), and does
+        # the rest of their work (counts, hashtags, notifications). Both are idempotent: a failure
+        # runs the batch again.
+        pushes = forwarding.to_push(forwarded, {t.tweet_id for t, r, _fp in judged if r.delivered})
+        records = forwarding.pack(forwarded, forward_partitions, pushed={tweet for _author, tweet in pushes})
+        await side_by_side(deliver_all(rt, pushes),
+                           rt.emit_all((published, VERDICTS), (records, FORWARD)))
         histories.keep(history, epoch)
         return []
 

@@ -131,6 +131,17 @@ async def test_verdicts_before_delivery_and_overrides_both_ways(running, produce
     # Blocked -> allowed: delivered, and the mention it carried notifies now.
     assert (await override(http, running, moderator, blocked, "allow"))[0] == 202
     await eventually(lambda: home_ids(http, running, reader), lambda t: blocked in t, what="the restored tweet delivered")
+    # Who pushed what: the moderation agent, the tweets it judged deliverable (the forwarded
+    # records list them); the fanout agent, the restored one (a withdrawal forwarded earlier may
+    # still be on its way there, and must not land after the push).
+    pushed, forwarded = set(), set()
+    for m in read_topic(running.kafka_bootstrap, running.topic("tweets.moderated")):
+        doc = orjson.loads(m.value())
+        if doc["type"] == "tweets.forwarded":
+            pushed |= {int(t) for t in doc["data"].get("pushed", [])}
+            forwarded |= {int(e["data"]["tweet_id"]) for e in doc["data"]["events"] if e["type"] == "tweet.created"}
+    assert delivered <= pushed and not withheld & pushed, (sorted(delivered - pushed), sorted(withheld & pushed))
+    assert blocked in forwarded and blocked not in pushed
 
     async def mentions():
         _s, body = await get(http, running, reader, "/v1/notifications")
