@@ -44,7 +44,8 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
 
     async def handle(events: Sequence[Event], _positions: Positions) -> Rejections:
         cass, _ = await rt.stores()
-        tweets = [Tweet.from_event(e) for e in events if e.type == "tweet.created"]
+        created = [e for e in events if e.type == "tweet.created"]
+        tweets = [Tweet.from_event(e) for e in created]
         deleted = [(e.id_field("tweet_id"), e.actor, e.occurred_at) for e in events if e.type == "tweet.deleted"]
         withheld = [e for e in events if e.type == "tweet.moderated" and not e.data["delivered"]]
         stored = await cass.tweet_refs([t for t, _a, _ms in deleted] + [e.id_field("tweet_id") for e in withheld])
@@ -56,7 +57,7 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         # waits on Kafka and Cassandra. Both are idempotent; if one fails the other is cancelled
         # and the batch runs again (runtime.retry).
         # The moderation agent has pushed most tweets itself (pipeline/forwarding.py).
-        unpushed = [Tweet.from_event(e) for e in events if e.type == "tweet.created" and not forwarding.was_pushed(e)]
+        unpushed = [t for t, e in zip(tweets, created) if not forwarding.was_pushed(e)]
         await side_by_side(deliver(unpushed, deleted, withheld), derive(events, tweets, stored))
         return []
 
