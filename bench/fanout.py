@@ -25,6 +25,8 @@ each steady rate of --rate (a comma-separated sweep) and measures:
 - delivery latency from produce to visible through the API, polled for sampled tweets, separately
   for pushed and pulled (celebrity) authors; and that celebrity tweets reached no follower timeline;
 - home-timeline reads at a fixed rate (open loop) and a bare aiohttp endpoint's ceiling (wrk);
+  after each read rate, the same load on a bare aiohttp endpoint with as many processes (the
+  floor: the latency this machine, as busy as it is then, gives any aiohttp server at that rate);
 - Redis bytes per timeline entry (MEMORY USAGE / ZCARD).
 
 `--api-processes N` runs the API with N server processes; `--compare-api-processes 1` then
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import pickle
 import random
@@ -44,7 +47,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -290,25 +293,38 @@ def redis_zadd_many_keys_ceiling(port: int, keys: int) -> float:
     return float(line.split(",")[1].strip('"'))
 
 
-def bare_aiohttp_ceiling(seconds: int = 10) -> float:
+@contextlib.contextmanager
+def bare_aiohttp(processes: int = 1) -> Iterator[str]:
+    """A bare aiohttp endpoint (a constant JSON body) served as the API is: uvloop, and with
+    several processes, each binding the port with SO_REUSEPORT. Yields its URL once it answers."""
     port = free_port()
-    code = ("from aiohttp import web\n"
+    code = ("import uvloop\nfrom aiohttp import web\n"
             "async def h(r): return web.json_response({'ok': True})\n"
             "app = web.Application(); app.router.add_get('/', h)\n"
-            f"web.run_app(app, host='127.0.0.1', port={port}, access_log=None, print=None)\n")
-    proc = subprocess.Popen([sys.executable, "-c", code])
+            f"web.run_app(app, host='127.0.0.1', port={port}, access_log=None, print=None, "
+            f"reuse_port={processes > 1}, loop=uvloop.new_event_loop())\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(processes)]
+    url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if subprocess.run(["curl", "-sf", f"http://127.0.0.1:{port}/"], capture_output=True).returncode == 0:
-                break
+        while subprocess.run(["curl", "-sf", url], capture_output=True).returncode != 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the bare aiohttp endpoint did not answer within 20 s")
             time.sleep(0.2)
-        out = subprocess.run(["wrk", "-t1", "-c32", f"-d{seconds}s", f"http://127.0.0.1:{port}/"],
-                             capture_output=True, text=True, check=True).stdout
-        return float([l for l in out.splitlines() if l.startswith("Requests/sec")][0].split()[1])
+        yield url
     finally:
-        proc.terminate()
-        proc.wait(10)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(10)
+
+
+def bare_aiohttp_ceiling(seconds: int = 10) -> float:
+    """Requests/s of one bare process under wrk (closed loop, as fast as it answers)."""
+    with bare_aiohttp() as url:
+        out = subprocess.run(["wrk", "-t1", "-c32", f"-d{seconds}s", url],
+                             capture_output=True, text=True, check=True).stdout
+    return float([l for l in out.splitlines() if l.startswith("Requests/sec")][0].split()[1])
 
 
 # Commands per pipeline of the benchmark's own bulk reads and writes (one pipeline of a million
@@ -546,7 +562,8 @@ async def measure(settings: Any, topology: Any, graph: dict[int, list[int]], act
     tokens = [mint_token(settings, r, ttl_s=3600) for r in active[:500]]
     url = f"http://{settings.api_host}:{settings.api_port}/v1/timelines/home"
     open_loop(url, 100, len(tokens) // 100 + 1, tokens=tokens)  # warm-up: every reader once (caches, rebuilds)
-    results["reads"] = read_rates(args, url, tokens, results["ceilings"]["bare_aiohttp_requests_per_s"])
+    results["reads"] = read_rates(args, url, tokens, results["ceilings"]["bare_aiohttp_requests_per_s"],
+                                  settings.api_processes)
     if args.compare_api_processes:
         # The same reads against another number of API processes, in this run (same host speed).
         for n in args.compare_api_processes:
@@ -554,7 +571,7 @@ async def measure(settings: Any, topology: Any, graph: dict[int, list[int]], act
             args.api_pid = args.restart_api(n)
             open_loop(url, 100, len(tokens) // 100 + 1, tokens=tokens)
             results.setdefault("reads_by_api_processes", {})[str(n)] = read_rates(
-                args, url, tokens, results["ceilings"]["bare_aiohttp_requests_per_s"])
+                args, url, tokens, results["ceilings"]["bare_aiohttp_requests_per_s"], n)
     plot(latencies)
 
 
@@ -795,7 +812,8 @@ def profile(args: argparse.Namespace, pid: int, name: str, seconds: int) -> subp
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def read_rates(args: argparse.Namespace, url: str, tokens: list[str], ceiling: float) -> list[dict[str, Any]]:
+def read_rates(args: argparse.Namespace, url: str, tokens: list[str], ceiling: float,
+               processes: int) -> list[dict[str, Any]]:
     out = []
     for rate in args.read_rates:
         progress(f"home-timeline reads: {rate}/s for {args.read_duration}s, after {args.read_warmup}s at that rate "
@@ -827,8 +845,25 @@ def read_rates(args: argparse.Namespace, url: str, tokens: list[str], ceiling: f
         reads["redis_commands_per_read"] = {c: round((n - before.get(c, 0)) / done, 2)
                                             for c, n in sorted(after.items()) if n - before.get(c, 0) >= done / 100}
         reads["share_of_bare_aiohttp"] = round(reads["completed_per_s"] / ceiling, 3)
+        reads["floor"] = latency_floor(args, rate, processes)
+        reads["p99_over_floor"] = round(reads["latency_ms"]["p99"] / reads["floor"]["latency_ms"]["p99"], 2)
         out.append(reads)
     return out
+
+
+def latency_floor(args: argparse.Namespace, rate: int, processes: int) -> dict[str, Any]:
+    """The same load, from the same generator, on a bare aiohttp endpoint with as many processes
+    as the API, right after the API's run: what this machine, as busy as it is now, gives any
+    aiohttp server at this rate (the home timeline's latency is compared with it)."""
+    progress(f"  the floor: a bare aiohttp endpoint ({processes} process(es)), {rate}/s for {args.read_duration}s")
+    with bare_aiohttp(processes) as url:
+        busy, stolen, t0 = machine_cpu_seconds(), machine_steal_seconds(), time.monotonic()
+        floor = open_loop(url, rate, args.read_duration, warmup_s=args.read_warmup)
+        seconds = time.monotonic() - t0
+    return {"processes": processes, "latency_ms": floor["latency_ms"], "completed_per_s": floor["completed_per_s"],
+            # the warm-up included: both cores' use while the generator ran
+            "machine_busy_cores": round((machine_cpu_seconds() - busy) / seconds, 2),
+            "machine_stolen_cores": round((machine_steal_seconds() - stolen) / seconds, 2)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1098,6 +1133,12 @@ def report(r: dict[str, Any]) -> None:
             seconds = rd.get("per_second", [])
             if seconds:
                 print(f"  each second's p99 (ms): {[s['p99_ms'] for s in seconds]}")
+            fl = rd.get("floor")
+            if fl:
+                print(f"  floor, a bare aiohttp endpoint ({fl['processes']} process(es)) at the same rate: p50 "
+                      f"{fl['latency_ms']['p50']} ms, p90 {fl['latency_ms']['p90']} ms, p99 {fl['latency_ms']['p99']} ms "
+                      f"(machine busy {fl['machine_busy_cores']}, stolen {fl['machine_stolen_cores']}); the home "
+                      f"timeline's p99 is {rd['p99_over_floor']}x the floor's")
 
 
 if __name__ == "__main__":
