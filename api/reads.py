@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -137,12 +136,11 @@ async def hydrate(views: CachedReads, ids: list[int]) -> list[Hydrated]:
     original, and one whose original is gone drops out like a deleted tweet."""
     # Lookups that do not depend on each other leave together: the API's Redis connection sends
     # what is asked in one turn of the event loop in one write (adapters/redis_mux.py).
-    tweets, counts = await asyncio.gather(views.get_tweets(ids), views.get_counts(ids))
+    tweets, counts = await views.tweets_and_counts(ids)
     retweeted = [t.retweet_of for t in tweets.values() if t.retweet_of is not None]
     originals = await views.get_tweets(retweeted) if retweeted else {}
-    users, original_counts = await asyncio.gather(
-        views.get_users([t.author_id for t in tweets.values()] + [t.author_id for t in originals.values()]),
-        views.get_counts(originals))
+    users, original_counts = await views.users_and_counts(
+        [t.author_id for t in tweets.values()] + [t.author_id for t in originals.values()], originals)
     counts.update(original_counts)
     out: list[Hydrated] = []
     for i in ids:

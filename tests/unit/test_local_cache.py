@@ -1,12 +1,15 @@
 """The API's in-process cache in front of Redis: entries live ttl_s, the size is bounded, and an
-announced change is never undone by a fetch it overtook."""
+announced change is never undone by a fetch it overtook. Two lookups made together (a page's
+tweets and counts) fetch only what their local copies miss."""
 
+import asyncio
+import time
 from collections import OrderedDict
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.hot_cache import DecodedViewers, LocalCache
+from adapters.hot_cache import DecodedViewers, LocalCache, _both
 from pipeline.visibility import Viewer
 
 
@@ -124,3 +127,46 @@ def test_readers_coming_back_in_turn_find_their_viewers():
             else:
                 cache.put(uid, "raw", _viewer(uid, 30))
     assert hits == 3000
+
+
+def _loader(calls: list, source: dict, cache: LocalCache | None = None, announce: int | None = None):
+    async def load(ids):
+        calls.append(sorted(ids))
+        if cache is not None and announce is not None:
+            cache.forget(announce)  # a change announced while this fetch is in flight
+        return {i: source[i] for i in ids if i in source}
+    return load
+
+
+def test_two_lookups_fetch_only_what_their_local_copies_miss():
+    tweets: LocalCache[int, str] = LocalCache(ttl_s=60.0, max_entries=100)
+    counts: LocalCache[int, int] = LocalCache(ttl_s=60.0, max_entries=100)
+    t_calls: list = []
+    c_calls: list = []
+    t_load = _loader(t_calls, {1: "a", 2: "b"})
+    c_load = _loader(c_calls, {1: 10, 2: 20, 3: 30})
+
+    # Both miss: both fetched (3 is no tweet: absent, and asked again next time).
+    assert asyncio.run(_both(tweets, [1, 2, 3], t_load, counts, [1, 2, 3], c_load)) == (
+        {1: "a", 2: "b"}, {1: 10, 2: 20, 3: 30})
+    assert t_calls == [[1, 2, 3]] and c_calls == [[1, 2, 3]]
+    # The same again: only the tweet that was absent is asked for; the counts are all local.
+    assert asyncio.run(_both(tweets, [1, 2, 3], t_load, counts, [1, 2, 3], c_load)) == (
+        {1: "a", 2: "b"}, {1: 10, 2: 20, 3: 30})
+    assert t_calls == [[1, 2, 3], [3]] and c_calls == [[1, 2, 3]]
+    # All local: nothing fetched.
+    assert asyncio.run(_both(tweets, [2, 1], t_load, counts, [2], c_load)) == ({2: "b", 1: "a"}, {2: 20})
+    assert len(t_calls) == 2 and len(c_calls) == 1
+
+
+def test_two_lookups_keep_the_announcement_rule():
+    tweets: LocalCache[int, str] = LocalCache(ttl_s=60.0, max_entries=100)
+    counts: LocalCache[int, int] = LocalCache(ttl_s=60.0, max_entries=100)
+    t_calls: list = []
+    c_calls: list = []
+    # Counts of tweet 1 change while both fetches are in flight: the answer is served, not kept.
+    found = asyncio.run(_both(tweets, [1], _loader(t_calls, {1: "a"}), counts, [1],
+                              _loader(c_calls, {1: 10}, cache=counts, announce=1)))
+    assert found == ({1: "a"}, {1: 10})
+    assert tweets.get_many([1], now=time.monotonic()) == ({1: "a"}, [])
+    assert counts.get_many([1], now=time.monotonic()) == ({}, [1])
