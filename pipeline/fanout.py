@@ -17,7 +17,6 @@ costs O(1) writes: its author's own timeline, nothing else.
 from __future__ import annotations
 
 import enum
-from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -154,24 +153,25 @@ class UserIndex:
         return self._ids[:len(self.encoded)]
 
     def indices(self, users: Iterable[int]) -> npt.NDArray[np.int32]:
-        """The index of each user, new users given the next ones."""
-        index, out = self._index, array("i")
-        new: list[int] = []
-        n = len(self.encoded)
-        for user in users:
-            at = index.get(user)
-            if at is None:
-                at = index[user] = n + len(new)
-                new.append(user)
-            out.append(at)
-        if new:
+        """The index of each user, new users given the next ones (in the order first seen). The
+        lookups go through map() rather than a loop of dict.get: for lists of 100 drawn from
+        100,000 users, 176-267 ns per follower against 329-472 (3 interleaved rounds), most of
+        what is left being the dict's cache misses."""
+        users = users if isinstance(users, list) else list(users)
+        index = self._index
+        found = list(map(index.get, users))
+        if None in found:
+            n = len(self.encoded)
+            new = list(dict.fromkeys(u for u, at in zip(users, found) if at is None))
+            index.update(zip(new, range(n, n + len(new))))
             if n + len(new) > len(self._ids):
                 grown = np.empty(max(2 * len(self._ids), n + len(new)), dtype=np.int64)
                 grown[:n] = self._ids[:n]
                 self._ids = grown
             self._ids[n:n + len(new)] = new
             self.encoded += [b"$%d\r\n%d\r\n" % (len(str(u)), u) for u in new]
-        return np.frombuffer(out, dtype=np.intc) if out else np.empty(0, np.intc)
+            found = list(map(index.__getitem__, users))
+        return np.array(found, dtype=np.intc) if found else np.empty(0, np.intc)
 
 
 class FollowerLists:
