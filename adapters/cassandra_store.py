@@ -314,9 +314,10 @@ class CassandraStore:
         list is read alone, the same way."""
         out: dict[int, list[int]] = {u: [] for u in user_ids}
         if out:
-            async for page in cql.pages(self.session, self._stmts["followers_of"], (list(out),), page_size):
-                for r in page:
-                    out[r["user_id"]].append(r["follower_id"])
+            async for page in cql.pages(self.session, self._stmts["followers_of"], (list(out),), page_size,
+                                        profile=cql.TUPLES):
+                for user, follower in page:
+                    out[user].append(follower)
         return out
 
     async def following(self, user_id: int, limit: int = 5000) -> list[int]:

@@ -81,3 +81,14 @@ async def test_a_write_of_many_partitions_lands_every_row(cass):
     found = await cass.followers_of([star, *accounts], 5000)
     assert {a: sorted(fs) for a, fs in found.items()} == {a: sorted(fs) for a, fs in followers.items()}
     assert set(await cass.following(fans[0])) == {star, *accounts}
+
+
+async def test_pages_give_tuples_in_the_selected_order_with_the_tuples_profile(cass):
+    """The follower-list read takes rows as tuples (cql.TUPLES); every other read keeps dicts."""
+    base = 7_500_000_000 + int(time.time() * 1000) % 1_000_000 * 10_000
+    await cass.apply_edges("follow", [(base + 1, base, True, int(time.time() * 1000))])
+    stmt = await cql.prepare(cass.session, "SELECT user_id, follower_id FROM followers_by_user WHERE user_id IN ?")
+    as_tuples = [row async for page in cql.pages(cass.session, stmt, ([base],), 10, profile=cql.TUPLES) for row in page]
+    as_dicts = [row async for page in cql.pages(cass.session, stmt, ([base],), 10) for row in page]
+    assert as_tuples == [(base, base + 1)]
+    assert as_dicts == [{"user_id": base, "follower_id": base + 1}]
