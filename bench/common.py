@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import secrets
 import socket
 import statistics
@@ -318,3 +319,33 @@ def noop_service(settings: Settings, env: dict[str, str], base: Any) -> Any:
     return Service(name="noop", cfg=base.cfg, ready_timeout_s=120, stop_grace_s=30, ports=(),
                    marker="-m bench.noop_worker", prepare=lambda: [sys.executable, "-m", "bench.noop_worker"],
                    env=env, probe=lambda: probes.consumer_group(settings.kafka_bootstrap, group))
+
+
+_PAUSE = re.compile(r"\bPause\b.* ([0-9.]+)ms$")
+
+
+def gc_pause_summary(text: str) -> dict[str, Any]:
+    """The stop-the-world pauses in a JVM's unified GC log (-Xlog:gc lines such as `GC(12) Pause
+    Young (Normal) (G1 Evacuation Pause) 310M->28M(1024M) 63.201ms`): how many, their total, the
+    median and the longest, and how many took 100 ms or more."""
+    pauses = sorted(float(m.group(1)) for line in text.splitlines() if (m := _PAUSE.search(line.strip())))
+    if not pauses:
+        return {"pauses": 0, "total_ms": 0.0, "p50_ms": None, "max_ms": None, "over_100ms": 0}
+    return {"pauses": len(pauses), "total_ms": round(sum(pauses), 1), "p50_ms": round(pauses[len(pauses) // 2], 1),
+            "max_ms": round(pauses[-1], 1), "over_100ms": sum(p >= 100 for p in pauses)}
+
+
+class GcLog:
+    """A JVM's GC log read from where it stood when this was made: the pauses in between. None if
+    there is no log, or it was rotated meanwhile (the span is then not all in one file)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = path.stat().st_size if path.exists() else None
+
+    def pauses(self) -> dict[str, Any] | None:
+        if self.offset is None or not self.path.exists() or self.path.stat().st_size < self.offset:
+            return None
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            return gc_pause_summary(f.read().decode(errors="replace"))

@@ -41,6 +41,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import os
 import pickle
 import random
 import shutil
@@ -62,7 +63,7 @@ from adapters.hot_cache import HotCache
 from adapters.kafka import EventProducer, read_to_end
 from adapters.redis_store import SENTINEL, TimelineCache, recent_key, timeline_key
 from api.auth import mint_token
-from bench.common import (Lag, busiest, free_port, machine_cpu_seconds, machine_steal_seconds, namespace, open_loop,
+from bench.common import (GcLog, Lag, busiest, free_port, machine_cpu_seconds, machine_steal_seconds, namespace, open_loop,
                           process_cpu_seconds, progress, summary_ms, tree_cpu_seconds, write_results)
 from bench.write_api import ROOMY
 from pipeline.events import Event, encode
@@ -70,9 +71,11 @@ from pipeline.graph import FollowerCount
 from pipeline.model import Tweet, User
 from pipeline import forwarding
 from pipeline.routing import explicit_partition, partition_key
+from pipeline.settings import Settings
 from pipeline.snowflake import Snowflake
 from pipeline.topology import load_topology
 from stack import launcher, process
+from stack.config import StackConfig
 from stack.probes import consumer_group
 from starling import local
 
@@ -602,7 +605,7 @@ async def steady_rate(settings: Any, topology: Any, cache: TimelineCache, graph:
     progress(f"producing {rate} tweets/s for {args.duration}s, probing delivery through the API")
     worker_cpu, busy, t0 = workers_cpu_seconds(args), machine_cpu_seconds(), time.monotonic()
     stolen, procs = machine_steal_seconds(), process_cpu_seconds()
-    ops = await cassandra_ops(settings)
+    ops, gc_log = await cassandra_ops(settings), GcLog(args.cassandra_gc_log)
     spy = profile(args, args.worker_pid, f"worker-{rate}", args.duration)
     run = await drive(settings, topology, graph, active_set, celebs, pushed_authors, rate, args.duration, rng)
     t_done = run["t_done"]
@@ -637,6 +640,8 @@ async def steady_rate(settings: Any, topology: Any, cache: TimelineCache, graph:
             "busiest_processes_cores": busiest_cores,
             # Requests Cassandra served per 1,000 tweets (by table), and its compactions and flushes.
             "cassandra_per_1000_tweets": cassandra_per_1000,
+            # Cassandra's collection pauses meanwhile (its GC log): every request waits them out.
+            "cassandra_gc_pauses": gc_log.pauses(),
         },
         "delivery_ms": {k: summary_ms(v) if v else None for k, v in run["latencies"].items()},
         "delivery_split_ms": stage_split(settings, run["seen"]),
@@ -925,6 +930,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.batches_in_flight is not None:
         counts = args.batches_in_flight * 2 if len(args.batches_in_flight) == 1 else args.batches_in_flight
         patch |= {f"agents.{agent}.batches_in_flight": n for agent, n in zip(("moderation", "fanout"), counts)}
+    # The stack's own state (not the benchmark's namespace): where Cassandra writes its GC log.
+    args.cassandra_gc_log = StackConfig.from_settings(Settings.from_env(), os.environ).log("cassandra-gc")
     settings, env = namespace("fanout", patch)
     kept_file = kept_graph_file(settings, args) if args.keep_graph else None
     kept = reuse_kept_graph(settings, kept_file) if kept_file is not None else None
@@ -1070,6 +1077,7 @@ def report(r: dict[str, Any]) -> None:
               f"cores, machine {row['fanout']['machine_busy_cores']} of 2 (stolen by the host "
               f"{row['fanout'].get('machine_stolen_cores', '?')}) {row['fanout'].get('busiest_processes_cores', {})}")
         print(f"  Cassandra per 1,000 tweets: {row['fanout'].get('cassandra_per_1000_tweets', {})}")
+        print(f"  Cassandra's GC pauses meanwhile: {row['fanout'].get('cassandra_gc_pauses')}")
         for m in row.get("missed_probes", []):
             print(f"  missed probe ({m['kind']}): tweet {m['tweet_id']}, verdict {m['stored_verdict']}, in the author's "
                   f"recent set {m['in_recent_set']} (built {m['recent_set_built']}), visible to the reader after the run "

@@ -92,6 +92,9 @@ def cassandra(cfg: StackConfig) -> Service:
         return [
             str(java), f"-Xms{cfg.cassandra_heap}", f"-Xmx{cfg.cassandra_heap}",
             *_CASSANDRA_JVM_FLAGS, f"-javaagent:{jamm[0]}",
+            # Every collection's pause, to a rotated file of its own (24 MiB at most): Cassandra's
+            # own log names only pauses over 200 ms. bench/fanout.py reports those of each rate.
+            f"-Xlog:gc:file={cfg.log('cassandra-gc')}:time,uptime:filecount=3,filesize=8m",
             f"-Dcassandra.config=file://{yaml_path}", f"-Dcassandra.storagedir={data}",
             f"-Dcassandra.logdir={cfg.state / 'logs'}", f"-Dlogback.configurationFile={logback}",
             "-Dcassandra-foreground=yes",
