@@ -78,6 +78,25 @@ def summary_ms(samples_s: list[float]) -> dict[str, float]:
             "max_ms": round(max(ms), 3), "mean_ms": round(statistics.fmean(ms), 3), "n": len(ms)}
 
 
+def latency_trend(samples: list[tuple[float, float]]) -> dict[str, Any] | None:
+    """Whether latency grew over a run at a steady rate: from (sent at, latency) pairs in seconds,
+    the least-squares slope of latency against send time (ms of latency per s of the run) and the
+    p50 of each third of the run. A rate the pipeline keeps up with has a flat trend; a backlog
+    that grows shows as a slope of about (offered - capacity) / capacity, 1000 ms per s at twice
+    the capacity. None with fewer than 6 samples."""
+    if len(samples) < 6:
+        return None
+    ordered = sorted(samples)
+    xs, ys = [t for t, _ in ordered], [lat * 1000 for _, lat in ordered]
+    try:
+        slope = statistics.linear_regression(xs, ys).slope
+    except statistics.StatisticsError:  # every sample sent at (nearly) the same instant
+        slope = 0.0
+    third = len(ordered) // 3
+    parts = [ys[:third], ys[third:len(ys) - third], ys[len(ys) - third:]]
+    return {"slope_ms_per_s": round(slope, 1), "p50_ms_by_third": [round(percentile(p, 50), 1) for p in parts]}
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process, from /proc (clock ticks)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

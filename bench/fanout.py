@@ -15,7 +15,8 @@ worker -> Redis/Cassandra -> API), after a warm-up that is not measured, it prod
 each steady rate of --rate (a comma-separated sweep) and measures:
 
 - whether each rate was sustained: the driver sent it (open loop, sends not awaited one by one)
-  and the worker's lag reached zero within SUSTAINED_DRAIN_S of the last tweet; the issue's
+  and the worker's lag reached zero within SUSTAINED_DRAIN_S of the last tweet, and delivery
+  latency did not trend up over the run (SUSTAINED_SLOPE_MS_PER_S; its p50 by third is printed); the issue's
   delivery figures are those of the highest rate sustained, and the highest rate sustained with
   delivery p99 under 1 s is reported beside it;
 - fan-out throughput: timeline entries written per second (growth of the active timelines, over
@@ -63,8 +64,9 @@ from adapters.hot_cache import HotCache
 from adapters.kafka import EventProducer, read_to_end
 from adapters.redis_store import SENTINEL, TimelineCache, recent_key, timeline_key
 from api.auth import mint_token
-from bench.common import (GcLog, Lag, busiest, free_port, machine_cpu_seconds, machine_steal_seconds, namespace, open_loop,
-                          process_cpu_seconds, progress, summary_ms, tree_cpu_seconds, write_results)
+from bench.common import (GcLog, Lag, busiest, free_port, latency_trend, machine_cpu_seconds, machine_steal_seconds,
+                          namespace, open_loop, process_cpu_seconds, progress, summary_ms, tree_cpu_seconds,
+                          write_results)
 from bench.write_api import ROOMY
 from pipeline.events import Event, encode
 from pipeline.graph import FollowerCount
@@ -589,8 +591,16 @@ async def measure(settings: Any, topology: Any, graph: dict[int, list[int]], act
 # A rate is sustained when the pipeline is no more than this far behind when the last tweet is sent:
 # the worker's lag on both topics reaches zero within it (a backlog that grew over the run does not).
 SUSTAINED_DRAIN_S = 2.0
-# ... and the driver sent at least this share of the rate asked for, over the run.
+# ... and the driver sent at least this share of the rate asked for, over the run ...
 OFFERED_SHARE = 0.97
+# ... and delivery latency did not grow over the run by more than this (the probes' least-squares
+# slope against send time): a pipeline at 98% of the offered rate falls behind by 20 ms each second.
+# Flat runs measured -4 to +4 ms per s; 900 tweets/s beyond the capacity, 98 (2026-12-07).
+SUSTAINED_SLOPE_MS_PER_S = 20.0
+
+
+def flat(trend: dict[str, Any] | None) -> bool:
+    return trend is None or trend["slope_ms_per_s"] <= SUSTAINED_SLOPE_MS_PER_S
 WARMUP_RATE, WARMUP_S = 20, 3
 # How often the steady driver wakes to send the tweets that are due, and polls for acks.
 SEND_TICK_S = 0.01
@@ -633,10 +643,12 @@ async def steady_rate(settings: Any, topology: Any, cache: TimelineCache, graph:
     behind_s = t_done - run["t_sent"]
     # What the driver really sent: a rate it could not offer is not a rate the pipeline sustained.
     sent_rate = len(run["sent"]) / max(run["t_sent"] - run["t_start"], 1e-9)
+    # Did latency grow over the run (a backlog building, which the drain check alone can let through)?
+    trend = latency_trend([(visible_at - latency, latency) for _id, visible_at, latency in run["seen"]])
     row = {
         "offered_tweets_per_s": rate, "sent_tweets_per_s": round(sent_rate, 1),
         "seconds_behind_at_the_end": round(behind_s, 2), "waited_for_earlier_work_s": round(quiet_s, 1),
-        "sustained": behind_s <= SUSTAINED_DRAIN_S and sent_rate >= OFFERED_SHARE * rate,
+        "sustained": behind_s <= SUSTAINED_DRAIN_S and sent_rate >= OFFERED_SHARE * rate and flat(trend),
         "fanout": {
             "tweets": len(run["sent"]), "offered_tweets_per_s": rate,
             "timeline_entries_written": written, "seconds_to_drain": round(fanout_s, 2),
@@ -655,6 +667,7 @@ async def steady_rate(settings: Any, topology: Any, cache: TimelineCache, graph:
         },
         "delivery_ms": {k: summary_ms(v) if v else None for k, v in run["latencies"].items()},
         "delivery_split_ms": stage_split(settings, run["seen"]),
+        "delivery_trend": trend,
         "delivery_misses": run["misses"],
         "missed_probes": run["missed"],
     }
@@ -1088,6 +1101,9 @@ def report(r: dict[str, Any]) -> None:
               f"{row['fanout'].get('machine_stolen_cores', '?')}) {row['fanout'].get('busiest_processes_cores', {})}")
         print(f"  Cassandra per 1,000 tweets: {row['fanout'].get('cassandra_per_1000_tweets', {})}")
         print(f"  Cassandra's GC pauses meanwhile: {row['fanout'].get('cassandra_gc_pauses')}")
+        if row.get("delivery_trend"):
+            print(f"  delivery over the run: p50 by third {row['delivery_trend']['p50_ms_by_third']} ms, "
+                  f"slope {row['delivery_trend']['slope_ms_per_s']} ms per s")
         for m in row.get("missed_probes", []):
             print(f"  missed probe ({m['kind']}): tweet {m['tweet_id']}, verdict {m['stored_verdict']}, in the author's "
                   f"recent set {m['in_recent_set']} (built {m['recent_set_built']}), visible to the reader after the run "
