@@ -80,9 +80,9 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         # counted only if it was delivered.
         changes = added + [(t, False, e.occurred_at, e.event_id) for e, t in gone
                            if e.type == "tweet.moderated" or t.delivered]
-        authors = await rt.hot.users({t.author_id for t, _p, _ms, _id in changes if "#" in t.text or "＃" in t.text},
-                                     cass.get_users)
-        observed = hashtag_observations(changes, {u: user.region for u, user in authors.items()})
+        regions = await rt.hot.regions({t.author_id for t, _p, _ms, _id in changes if "#" in t.text or "＃" in t.text},
+                                       cass.get_users)
+        observed = hashtag_observations(changes, regions)
         await rt.emit(references(changes) + pack_observations(observed, trending_partitions))
         await notify(events)  # mentions, replies, quotes of delivered tweets
 

@@ -104,6 +104,28 @@ async def test_a_written_through_user_wins_over_a_stale_fill(redis_client):
     assert 0 < await redis_client.ttl(user_key(uid))
 
 
+async def test_regions_read_the_cached_profiles_and_load_only_the_rest(redis_client):
+    hot = HotCache(redis_client)
+    cached, unset, uncached, unknown = _id(), _id(), _id(), _id()
+    await hot.put_users([User(cached, "ann", "Ann", "", False, "FR", 1), User(unset, "bob", "Bob", "", True, None, 2)])
+    calls: list[list[int]] = []
+
+    async def load(missing):
+        calls.append(sorted(missing))
+        return {uncached: User(uncached, "cy", "Cy", "", False, "BR", 3)}  # `unknown` is not registered
+
+    assert await hot.regions([cached, unset, uncached, unknown, cached], load) == {cached: "FR", unset: None,
+                                                                                  uncached: "BR"}
+    assert calls == [sorted([uncached, unknown])]
+    # The loaded profile was cached whole: users() finds it without loading.
+
+    async def must_not_load(_missing):
+        raise AssertionError("served from the cache")
+
+    assert (await hot.users([uncached], must_not_load))[uncached].handle == "cy"
+    assert await hot.regions([], must_not_load) == {}
+
+
 async def test_a_graph_change_during_a_viewer_load_prevents_the_fill(redis_client):
     hot = HotCache(redis_client)
     uid, other = _id(), _id()
