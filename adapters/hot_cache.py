@@ -223,45 +223,49 @@ class HotCache:
     async def regions(self, ids: Iterable[int],
                       load: Callable[[list[int]], Awaitable[dict[int, User]]]) -> dict[int, str | None]:
         """Each registered user's region, from the same cache as users(): only the region is read
-        out of a cached profile (0.33 us against 1.9 us to decode it whole), the misses go
-        through users() (loaded, then cached)."""
-        wanted = list(dict.fromkeys(ids))
-        if not wanted:
-            return {}
-        out: dict[int, str | None] = {}
-        missing: list[int] = []
-        for ident, raw in zip(wanted, await self.reads.call_tracked("MGET", *[user_key(i) for i in wanted])):
-            if raw is None:
-                missing.append(ident)
-            elif raw != TOMBSTONE:
-                out[ident] = orjson.loads(raw)[USER_REGION]
+        out of a cached profile (0.33 us against 1.9 us to decode it whole); the misses are loaded
+        and cached whole, as users() does."""
+        out, missing = await self._cached(ids, user_key, lambda raw: orjson.loads(raw)[USER_REGION])
         if missing:
-            out.update((u, user.region) for u, user in (await self.users(missing, load)).items())
+            loaded = await load(missing)
+            await self._fill(loaded, user_key, encode_user, USER_TTL_S)
+            out.update((u, user.region) for u, user in loaded.items())
         return out
 
     async def _read_through(self, ids: Iterable[int], key: Callable[[int], str], decode: Callable[[str | bytes], V],
                             encode: Callable[[V], bytes], ttl_s: int,
                             load: Callable[[list[int]], Awaitable[dict[int, V]]]) -> dict[int, V]:
         """MGET the keys; load the misses and fill them with SET NX (an agent's write wins)."""
+        out, missing = await self._cached(ids, key, decode)
+        if missing:
+            loaded = await load(missing)
+            await self._fill(loaded, key, encode, ttl_s)
+            out.update(loaded)
+        return out
+
+    async def _fill(self, loaded: dict[int, V], key: Callable[[int], str], encode: Callable[[V], bytes],
+                    ttl_s: int) -> None:
+        """Cache what was loaded with SET NX: an agent's write-through since the load wins."""
+        if loaded:
+            pipe = self.redis.pipeline(transaction=False)
+            for ident, value in loaded.items():
+                pipe.set(key(ident), encode(value), nx=True, ex=ttl_s)
+            await pipe.execute()
+
+    async def _cached(self, ids: Iterable[int], key: Callable[[int], str],
+                      decode: Callable[[str | bytes], V]) -> tuple[dict[int, V], list[int]]:
+        """One MGET: the cached values decoded (a tombstone: left out), and the ids not cached."""
         wanted = list(dict.fromkeys(ids))
-        if not wanted:
-            return {}
         out: dict[int, V] = {}
         missing: list[int] = []
+        if not wanted:
+            return out, missing
         for ident, raw in zip(wanted, await self.reads.call_tracked("MGET", *[key(i) for i in wanted])):
             if raw is None:
                 missing.append(ident)
             elif raw != TOMBSTONE:
                 out[ident] = decode(raw)
-        if missing:
-            loaded = await load(missing)
-            if loaded:
-                pipe = self.redis.pipeline(transaction=False)
-                for ident, value in loaded.items():
-                    pipe.set(key(ident), encode(value), nx=True, ex=ttl_s)
-                await pipe.execute()
-            out.update(loaded)
-        return out
+        return out, missing
 
     async def viewer(self, user_id: int, load: Callable[[int], Awaitable[Viewer]]) -> Viewer:
         return await self.viewer_from(user_id, await self.reads.call("MGET", *self.viewer_keys(user_id)), load)
