@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -35,7 +34,7 @@ from agents.runtime import Positions, Rejections, Runtime, run_batches, side_by_
 from pipeline import forwarding
 from pipeline.events import Event
 from pipeline.model import Tweet
-from pipeline.moderation import Action, AuthorHistory, Moderator, Post, TextModel
+from pipeline.moderation import Action, AuthorHistories, AuthorHistory, Moderator, Post, TextModel
 from pipeline.topology import TopicSpec
 from pipeline.verdicts import VerdictRecord, created_event, history_from_rows
 
@@ -46,21 +45,21 @@ FORWARD = "tweets.moderated"
 
 
 class Histories:
-    """The author histories of one worker: an LRU in front of Cassandra, forgotten on rebalance."""
+    """The author histories of one worker: an LRU in front of Cassandra (bounded by entries,
+    pipeline.moderation.AuthorHistories), forgotten on rebalance."""
 
-    def __init__(self, max_authors: int, history_max: int) -> None:
-        self.max_authors = max_authors
+    def __init__(self, max_entries: int, history_max: int) -> None:
         self.history_max = history_max
         self.epoch = 0
-        self._by_author: OrderedDict[int, AuthorHistory] = OrderedDict()
+        self._kept = AuthorHistories(max_entries)
 
     def forget(self) -> None:
-        self._by_author.clear()
+        self._kept.clear()
         self.epoch += 1  # a batch in flight during a rebalance keeps its results to itself
 
     async def load(self, rt: Runtime, authors: set[int]) -> dict[int, AuthorHistory]:
         cass, _ = await rt.stores()
-        out = {a: self._by_author[a] for a in authors if a in self._by_author}
+        out = {a: self._kept.get(a) for a in authors if a in self._kept}
         missing = sorted(authors - out.keys())
         # Posts and strikes each keep history_max; twice that many rows covers both in practice.
         if missing:
@@ -72,7 +71,7 @@ class Histories:
         """Load the histories a batch will need into memory ahead of it (while its references
         are checked): kept only if no rebalance came in between, as keep() does."""
         epoch = self.epoch
-        missing = {a for a in authors if a not in self._by_author}
+        missing = {a for a in authors if a not in self._kept}
         if missing:
             self.keep(await self.load(rt, missing), epoch)
 
@@ -80,15 +79,12 @@ class Histories:
         if epoch != self.epoch:
             return
         for author, history in histories.items():
-            self._by_author[author] = history
-            self._by_author.move_to_end(author)
-        while len(self._by_author) > self.max_authors:
-            self._by_author.popitem(last=False)
+            self._kept.put(author, history)
 
 
 def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) -> None:
     config = rt.topology.tunables.moderation
-    histories = Histories(config.max_authors, config.history_max)
+    histories = Histories(config.history_entries, config.history_max)
     forward_partitions = rt.topology.topics[FORWARD].partitions
     judge: dict[str, Moderator] = {}
 

@@ -124,12 +124,16 @@ class ModerationConfig:
     new_account_s: int = 86_400  # accounts younger than a day (0: never "new")
     offender_window_s: int = 604_800  # a week of record
     offender_strikes: int = 3
-    # Memory bounds: posts and strikes remembered per author (at least burst_at), and authors
-    # remembered per process (least recently active forgotten first). Measured: a full history
-    # (32 posts, 32 strikes) is about 11 KB, a typical one (a few posts a day) about 0.5 KB, so
-    # 20,000 authors cost 10 MB typically and 220 MB at worst.
+    # Memory bounds: posts and strikes remembered per author (at least burst_at), and entries
+    # remembered per process, an author counting 1 plus their posts and strikes (least recently
+    # active authors forgotten first). Bounded by entries, not authors: a history costs 180-210
+    # bytes an entry whatever its length (tracemalloc, with the LRU's own dict: 408 bytes for one
+    # post, 11.5 KB for 32 posts and 32 strikes), so 1,000,000 entries are ~180-210 MB at most,
+    # which is 15,000 authors of full histories or 500,000 of one post each.
+    # A bound on authors (20,000, 220 MB at worst) had to be sized for full histories and so held
+    # a twentieth of the authors it had room for in the usual case.
     history_max: int = 32
-    max_authors: int = 20_000
+    history_entries: int = 1_000_000
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -174,7 +178,7 @@ def _validate(c: ModerationConfig) -> None:
         raise ModerationConfigError("hide_at", "must lie between label_at and block_at")
     minimums = {"duplicate_window_s": 1, "duplicate_hide_at": 2, "duplicate_min_chars": 0, "burst_window_s": 1,
                 "burst_at": 2, "mention_stuffing_at": 1, "hashtag_stuffing_at": 1, "new_account_s": 0,
-                "offender_window_s": 1, "offender_strikes": 1, "max_authors": 1, "sensitive_model_terms": 0,
+                "offender_window_s": 1, "offender_strikes": 1, "history_entries": 1, "sensitive_model_terms": 0,
                 "duplicate_block_at": c.duplicate_hide_at, "history_max": max(c.burst_at, c.duplicate_block_at)}
     for key, least in minimums.items():
         if getattr(c, key) < least:
@@ -508,38 +512,57 @@ def _upsert(entries: tuple[Any, ...], entry: tuple[Any, ...]) -> tuple[Any, ...]
 
 
 class AuthorHistories:
-    """Histories of the most recently active authors of one process (LRU-bounded, no clock).
+    """Histories of the most recently active authors of one process (LRU, bounded by entries: an
+    author counts 1 plus their posts and strikes; no clock).
 
     The tweets topic is keyed by author id, so every tweet of an author reaches the same
     partition and the same worker: each worker needs only its own authors' histories."""
 
-    def __init__(self, max_authors: int) -> None:
-        self.max_authors = max_authors
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self.entries = 0
         self._by_author: OrderedDict[int, AuthorHistory] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._by_author)
 
+    def __contains__(self, author_id: int) -> bool:
+        return author_id in self._by_author
+
     def get(self, author_id: int) -> AuthorHistory:
         return self._by_author.get(author_id) or AuthorHistory()
 
     def put(self, author_id: int, history: AuthorHistory) -> None:
+        old = self._by_author.get(author_id)
+        if old is not None:
+            self.entries -= _weight(old)
         self._by_author[author_id] = history
         self._by_author.move_to_end(author_id)
-        while len(self._by_author) > self.max_authors:
-            self._by_author.popitem(last=False)  # the least recently active author
+        self.entries += _weight(history)
+        # The author just put stays, even alone over the bound (history_max bounds one history).
+        while self.entries > self.max_entries and len(self._by_author) > 1:
+            _author, gone = self._by_author.popitem(last=False)  # the least recently active author
+            self.entries -= _weight(gone)
+
+    def clear(self) -> None:
+        self._by_author.clear()
+        self.entries = 0
 
     def snapshot(self) -> dict[str, Any]:
         """Plain JSON-able data, oldest activity first."""
-        return {"max_authors": self.max_authors,
+        return {"max_entries": self.max_entries,
                 "authors": {str(a): h.to_json() for a, h in self._by_author.items()}}
 
     @classmethod
     def restore(cls, data: Mapping[str, Any]) -> AuthorHistories:
-        histories = cls(int(data["max_authors"]))
+        histories = cls(int(data["max_entries"]))
         for author, history in data["authors"].items():
             histories.put(int(author), AuthorHistory.from_json(history))
         return histories
+
+
+def _weight(history: AuthorHistory) -> int:
+    return 1 + len(history.posts) + len(history.strikes)
 
 
 # -- judging a tweet ----------------------------------------------------------------------------
@@ -606,7 +629,7 @@ class Moderator:
     def __init__(self, config: ModerationConfig, model: TextModel, histories: AuthorHistories | None = None) -> None:
         self.config = config
         self.model = model
-        self.histories = histories if histories is not None else AuthorHistories(config.max_authors)
+        self.histories = histories if histories is not None else AuthorHistories(config.history_entries)
         self._blocked = TermIndex.build(config.blocked_terms)
         self._sensitive = TermIndex.build((*config.sensitive_terms, *model.top_terms(config.sensitive_model_terms)))
         self._domains = frozenset(normalize_domain(d) for d in config.blocked_domains)

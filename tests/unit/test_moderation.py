@@ -441,12 +441,41 @@ def test_history_is_bounded_and_holds_only_what_a_window_can_use(events):
         assert [e[0] for e in h.posts] == sorted(e[0] for e in h.posts)
 
 
-def test_authors_beyond_the_cap_are_forgotten_least_recent_first():
-    histories = AuthorHistories(max_authors=2)
+def test_authors_beyond_the_bound_are_forgotten_least_recent_first():
+    histories = AuthorHistories(max_entries=4)  # two authors of one post each
     for author in (1, 2, 1, 3):
         histories.put(author, AuthorHistory(posts=((author, 0, ""),)))
     assert len(histories) == 2 and histories.get(2) == AuthorHistory()
     assert list(histories.snapshot()["authors"]) == ["1", "3"]
+    assert 2 not in histories and histories.entries == 4
+
+
+def test_the_bound_counts_entries_so_a_long_history_makes_room_by_itself():
+    histories = AuthorHistories(max_entries=10)
+    for author in (1, 2, 3, 4, 5):
+        histories.put(author, AuthorHistory(posts=((author, 0, ""),)))
+    assert len(histories) == 5 and histories.entries == 10
+    # Author 6 with four posts and a strike (6 entries) pushes out the three least recent.
+    histories.put(6, AuthorHistory(posts=tuple((i, 0, "") for i in range(4)), strikes=((9, 0, 3),)))
+    assert list(histories.snapshot()["authors"]) == ["4", "5", "6"] and histories.entries == 10
+    # One author alone over the bound is kept (history_max bounds a history), the rest go.
+    histories.put(7, AuthorHistory(posts=tuple((i, 0, "") for i in range(12))))
+    assert list(histories.snapshot()["authors"]) == ["7"] and histories.entries == 13
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 30), st.lists(st.tuples(st.integers(0, 6), st.integers(0, 5), st.integers(0, 3)), max_size=60))
+def test_the_entry_count_matches_what_is_kept_and_stays_within_the_bound(bound, puts):
+    histories = AuthorHistories(max_entries=bound)
+    for author, posts, strikes in puts:
+        histories.put(author, AuthorHistory(posts=tuple((i, 0, "") for i in range(posts)),
+                                            strikes=tuple((i, 0, 3) for i in range(strikes))))
+        kept = histories.snapshot()["authors"]
+        assert histories.entries == sum(1 + len(h["posts"]) + len(h["strikes"]) for h in kept.values())
+        assert histories.entries <= bound or len(kept) == 1
+        assert list(kept)[-1] == str(author)  # the author just put is the most recent, and kept
+    histories.clear()
+    assert len(histories) == 0 and histories.entries == 0
 
 
 def test_author_history_json_round_trip():
@@ -491,7 +520,7 @@ def test_defaults_are_valid_and_a_mapping_overrides_them():
     ({"blocked_terms": ["!!!"]}, "tunables.moderation.blocked_terms", "no letters or digits"),
     ({"blocked_domains": ["https://evil.com/x"]}, "tunables.moderation.blocked_domains", "not a domain"),
     ({"blocked_domains": ["a..b"]}, "tunables.moderation.blocked_domains", "not a domain"),
-    ({"max_authors": -1}, "tunables.moderation.max_authors", "at least 1"),
+    ({"history_entries": 0}, "tunables.moderation.history_entries", "at least 1"),
 ])
 def test_config_errors_name_the_key(mapping, key, problem):
     with pytest.raises(ModerationConfigError, match=problem) as err:

@@ -116,7 +116,7 @@ def test_prefetched_histories_serve_the_batch_without_another_read():
     rows = {7: [{"tweet_id": 1, "at": 1000, "fingerprint": "f", "action": "hide"}]}
     store = Store(rows)
     rt = histories_rt(store)
-    histories = Histories(max_authors=100, history_max=32)
+    histories = Histories(max_entries=100, history_max=32)
 
     async def go() -> Any:
         await histories.prefetch(rt, {7, 8})
@@ -136,7 +136,7 @@ def test_a_prefetch_overtaken_by_a_rebalance_keeps_nothing():
     gate = asyncio.Event()
     store = Store({}, gate)
     rt = histories_rt(store)
-    histories = Histories(max_authors=100, history_max=32)
+    histories = Histories(max_entries=100, history_max=32)
 
     async def go() -> None:
         task = asyncio.ensure_future(histories.prefetch(rt, {7}))
