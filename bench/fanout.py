@@ -435,6 +435,29 @@ async def drive(settings: Any, topology: Any, graph: dict[int, list[int]], activ
             "misses": misses, "seen": seen, "missed": await explain_misses(settings, url, missed)}
 
 
+async def warm_authors(settings: Any, topology: Any, authors: list[int], rng: random.Random) -> dict[str, Any]:
+    """One tweet from each of `authors` through the whole pipeline (ingest.tweets, moderation,
+    fan-out), as fast as the producer goes, waited for until the workers drained it: what a
+    running worker holds of its authors (their moderation histories in memory, their follower lists,
+    their profiles in Redis) when the steady rates meet them again. Not measured as delivery."""
+    producer = EventProducer(settings, topology, **{"linger.ms": 20})
+    order = rng.sample(authors, len(authors))
+    t0 = time.monotonic()
+    try:
+        for i in range(0, len(order), 1000):
+            await asyncio.gather(*(producer.send_event(Event(
+                IDS.next_id(), "tweet.created", 1, int(time.time() * 1000), author,
+                {"tweet_id": str(tweet_id), "text": f"warm tweet {tweet_id} #fanout"}))
+                for author, tweet_id in ((a, IDS.next_id()) for a in order[i:i + 1000])))
+    finally:
+        producer.close()
+    await all_drained(settings, topology)
+    took = time.monotonic() - t0
+    # The flushes and compactions those writes leave would otherwise run during the first rate.
+    return {"tweets": len(order), "seconds": round(took, 1), "tweets_per_s": round(len(order) / took, 1),
+            "cassandra_settle": await settle_cassandra(settings)}
+
+
 async def explain_misses(settings: Any, url: str, missed: list[tuple[str, int, int, int]]) -> list[dict[str, Any]]:
     """For each probe that gave up: the stored verdict, whether the author's recent set holds the
     tweet, and whether the reader sees it now (it was late, or it is lost)."""
@@ -505,6 +528,11 @@ async def measure(settings: Any, topology: Any, graph: dict[int, list[int]], act
                                             else rng.sample(authors, len(authors)), rng,
                                             results["ceilings"]["redis_zadd_per_s"], args, phase)
                 for phase in ("cold", "warm")}
+
+        if args.warm_authors:
+            progress(f"warming the pipeline: one tweet from each of {len(pushed_authors):,} authors, drained (not measured)")
+            results["warm_authors"] = await warm_authors(settings, topology, pushed_authors, rng)
+            progress(f"warmed: {results['warm_authors']}")
 
         runs = [await steady_rate(settings, topology, cache, graph, active, active_set, celebs, pushed_authors,
                                   rate, args, rng) for rate in args.rate]
@@ -929,6 +957,10 @@ def main(argv: list[str] | None = None) -> int:
                         "(1: one batch at a time)")
     p.add_argument("--batch-max-bytes", type=int, default=None,
                    help="override topology.yaml's batch_max_bytes (bytes of records per fan-out batch)")
+    p.add_argument("--warm-authors", action="store_true",
+                   help="before the steady rates, send one tweet from every author through the whole pipeline "
+                        "(not measured): the rates then meet authors a running worker already knows, instead "
+                        "of first sightings (Cassandra reads of their histories, follower lists, profiles)")
     p.add_argument("--keep-graph", action="store_true",
                    help="keep the loaded graph's keyspace after the run (its users, follows and active readers "
                         "in .state/bench/fanout/kept-graph-*.pickle), and reuse it if a run with the same graph "
