@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from cassandra.cluster import Cluster, Session
+from cassandra.query import UNSET_VALUE
 
 from adapters import cql
 import orjson
@@ -27,6 +28,16 @@ from pipeline.settings import Settings
 def write_ts_us(occurred_at_ms: int) -> int:
     """Cassandra write timestamp from the event's time: replays rewrite identical cells."""
     return occurred_at_ms * 1000
+
+
+def _set(value: Any) -> Any:
+    """A value for a column of a new row's INSERT: None and empty collections are left unset.
+    Cassandra stores an INSERT's null as a tombstone cell (and an empty non-frozen collection as a
+    collection tombstone): on the model's first verdict, three of them a row, and four null
+    references of a plain tweet, which every flush and compaction then carries. Only for
+    columns nothing else wrote earlier (a new tweet's, its first verdict's): an unset value
+    clears nothing."""
+    return UNSET_VALUE if value is None or (type(value) in (list, dict) and not value) else value
 
 
 def _dt(ms: int) -> datetime:
@@ -113,8 +124,9 @@ class CassandraStore:
             ts = write_ts_us(t.created_at)
             items += [
                 (("tweet", t.tweet_id), s["insert_tweet"],
-                 (t.tweet_id, t.author_id, t.text, t.reply_to, t.quote_of, t.retweet_of, _dt(t.created_at),
-                  orjson.dumps(t.media).decode() if t.media else None, t.moderation, ts)),
+                 (t.tweet_id, t.author_id, t.text, _set(t.reply_to), _set(t.quote_of), _set(t.retweet_of),
+                  _dt(t.created_at), orjson.dumps(t.media).decode() if t.media else UNSET_VALUE,
+                  _set(t.moderation), ts)),
                 (("author", t.author_id), s["insert_by_author"], (t.author_id, t.tweet_id, ts)),
             ]
             if t.reply_to is not None:
@@ -410,15 +422,16 @@ class CassandraStore:
             ts = write_ts_us(t.created_at)
             items += [
                 (("tweet", t.tweet_id), s["insert_tweet"],
-                 (t.tweet_id, t.author_id, t.text, t.reply_to, t.quote_of, t.retweet_of, _dt(t.created_at),
-                  orjson.dumps(t.media).decode() if t.media else None, v.action.code, ts)),
+                 (t.tweet_id, t.author_id, t.text, _set(t.reply_to), _set(t.quote_of), _set(t.retweet_of),
+                  _dt(t.created_at), orjson.dumps(t.media).decode() if t.media else UNSET_VALUE, v.action.code, ts)),
                 (("tweet", t.tweet_id), s["insert_verdict"],
-                 (v.tweet_id, v.author_id, v.action.code, v.source, list(v.reasons),
-                  {k: float(x) for k, x in v.scores.items()}, list(v.evidence), _dt(v.decided_at), v.action.code,
-                  write_ts_us(v.decided_at))),
+                 (v.tweet_id, v.author_id, v.action.code, v.source, _set(list(v.reasons)),
+                  _set({k: float(x) for k, x in v.scores.items()}), _set(list(v.evidence)), _dt(v.decided_at),
+                  v.action.code, write_ts_us(v.decided_at))),
                 (("author", t.author_id), s["insert_by_author"], (t.author_id, t.tweet_id, ts)),
                 (("author", t.author_id), s["insert_moderation_by_author"],
-                 (v.author_id, v.tweet_id, _dt(v.decided_at), fp or None, v.action.code, write_ts_us(v.decided_at))),
+                 (v.author_id, v.tweet_id, _dt(v.decided_at), fp or UNSET_VALUE, v.action.code,
+                  write_ts_us(v.decided_at))),
             ]
             if t.reply_to is not None:
                 items.append((("replies", t.reply_to), s["insert_reply"], (t.reply_to, t.tweet_id, ts)))
