@@ -95,11 +95,17 @@ async def test_verdicts_before_delivery_and_overrides_both_ways(running, produce
     assert verdicts[copies[2]]["reasons"] == ["duplicate_text"]
     assert verdicts[fresh_label]["reasons"] == ["sensitive_term", "new_account"]
     assert verdicts[labelled_again]["reasons"] == ["sensitive_term", "repeat_offender"]
-    published = [orjson.loads(m.value()) for m in read_topic(running.kafka_bootstrap, running.topic("verdicts"))]
-    per_tweet = {}
-    for v in published:
-        if int(v["data"]["tweet_id"]) in want:
-            per_tweet.setdefault(int(v["data"]["tweet_id"]), set()).add(v["event_id"])
+    # The verdicts are published beside the push (agents/moderation.py), so a timeline can show a
+    # tweet before its verdict's record is on the topic: read until every tweet has one.
+    async def published_per_tweet() -> dict[int, set[str]]:
+        per_tweet: dict[int, set[str]] = {}
+        for m in read_topic(running.kafka_bootstrap, running.topic("verdicts")):
+            v = orjson.loads(m.value())
+            if int(v["data"]["tweet_id"]) in want:
+                per_tweet.setdefault(int(v["data"]["tweet_id"]), set()).add(v["event_id"])
+        return per_tweet
+
+    per_tweet = await eventually(published_per_tweet, lambda p: set(p) == set(want), what="a published verdict per tweet")
     assert {t: len(ids) for t, ids in per_tweet.items()} == {t: 1 for t in want}, "exactly one verdict per tweet"
 
     # Withheld tweets: invisible to others, shown to the author with why; no mention notification.
