@@ -698,6 +698,8 @@ async def steady_rate(settings: Any, topology: Any, cache: TimelineCache, graph:
         "delivery_ms": {k: summary_ms(v) if v else None for k, v in run["latencies"].items()},
         "delivery_split_ms": stage_split(settings, run["seen"]),
         "delivery_trend": trend,
+        # Every probe as (sent at, epoch s; latency, ms): to line a slow spell up with what else ran then.
+        "probes": [[round(visible_at - latency, 3), round(latency * 1000, 1)] for _id, visible_at, latency in run["seen"]],
         "delivery_misses": run["misses"],
         "missed_probes": run["missed"],
     }
