@@ -40,6 +40,12 @@ def _set(value: Any) -> Any:
     return UNSET_VALUE if value is None or (type(value) in (list, dict) and not value) else value
 
 
+def _tweet_row(t: Tweet, moderation: str | None, ts: int) -> tuple[Any, ...]:
+    """insert_tweet's values for a new tweet with its action."""
+    return (t.tweet_id, t.author_id, t.text, _set(t.reply_to), _set(t.quote_of), _set(t.retweet_of),
+            _dt(t.created_at), orjson.dumps(t.media).decode() if t.media else UNSET_VALUE, _set(moderation), ts)
+
+
 def _dt(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
 
@@ -123,10 +129,7 @@ class CassandraStore:
         for t in tweets:
             ts = write_ts_us(t.created_at)
             items += [
-                (("tweet", t.tweet_id), s["insert_tweet"],
-                 (t.tweet_id, t.author_id, t.text, _set(t.reply_to), _set(t.quote_of), _set(t.retweet_of),
-                  _dt(t.created_at), orjson.dumps(t.media).decode() if t.media else UNSET_VALUE,
-                  _set(t.moderation), ts)),
+                (("tweet", t.tweet_id), s["insert_tweet"], _tweet_row(t, t.moderation, ts)),
                 (("author", t.author_id), s["insert_by_author"], (t.author_id, t.tweet_id, ts)),
             ]
             if t.reply_to is not None:
@@ -421,9 +424,7 @@ class CassandraStore:
         for t, v, fp in judged:
             ts = write_ts_us(t.created_at)
             items += [
-                (("tweet", t.tweet_id), s["insert_tweet"],
-                 (t.tweet_id, t.author_id, t.text, _set(t.reply_to), _set(t.quote_of), _set(t.retweet_of),
-                  _dt(t.created_at), orjson.dumps(t.media).decode() if t.media else UNSET_VALUE, v.action.code, ts)),
+                (("tweet", t.tweet_id), s["insert_tweet"], _tweet_row(t, v.action.code, ts)),
                 (("tweet", t.tweet_id), s["insert_verdict"],
                  (v.tweet_id, v.author_id, v.action.code, v.source, _set(list(v.reasons)),
                   _set({k: float(x) for k, x in v.scores.items()}), _set(list(v.evidence)), _dt(v.decided_at),
