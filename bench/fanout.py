@@ -365,6 +365,12 @@ async def lag_zero(settings: Any, timeout_s: float = 600, topics: tuple[str, ...
     return done
 
 
+def tweet_created(author: int, tweet_id: int, text: str) -> Event:
+    """A tweet.created event as a client's write would produce it, sent now."""
+    return Event(IDS.next_id(), "tweet.created", 1, int(time.time() * 1000), author,
+                 {"tweet_id": str(tweet_id), "text": text})
+
+
 async def drive(settings: Any, topology: Any, graph: dict[int, list[int]], active: set[int], celebs: list[int],
                 pushed_authors: list[int], rate: int, duration: int, rng: random.Random) -> dict[str, Any]:
     producer = EventProducer(settings, topology)
@@ -410,10 +416,9 @@ async def drive(settings: Any, topology: Any, graph: dict[int, list[int]], activ
             kind = "pulled" if i % (rate * 2) == 0 and celebs else "pushed"
             author = rng.choice(celebs) if kind == "pulled" else rng.choice(pushed_authors)
             tweet_id = IDS.next_id()
-            ev = Event(IDS.next_id(), "tweet.created", 1, int(time.time() * 1000), author,
-                       # The tweet id makes every text unique: a text an author repeats is a duplicate,
-                       # which moderation rightly hides (each steady run restarts i at 0).
-                       {"tweet_id": str(tweet_id), "text": f"bench tweet {tweet_id} #fanout"})
+            # The tweet id makes every text unique: a text an author repeats is a duplicate, which
+            # moderation rightly hides (each steady run restarts i at 0).
+            ev = tweet_created(author, tweet_id, f"bench tweet {tweet_id} #fanout")
             t0 = time.monotonic()
             # Open loop: the send is not awaited here. Awaiting each acknowledgement in turn (as
             # this loop once did) held the offered rate to ~250 tweets/s whatever --rate asked.
@@ -445,10 +450,8 @@ async def warm_authors(settings: Any, topology: Any, authors: list[int], rng: ra
     t0 = time.monotonic()
     try:
         for i in range(0, len(order), 1000):
-            await asyncio.gather(*(producer.send_event(Event(
-                IDS.next_id(), "tweet.created", 1, int(time.time() * 1000), author,
-                {"tweet_id": str(tweet_id), "text": f"warm tweet {tweet_id} #fanout"}))
-                for author, tweet_id in ((a, IDS.next_id()) for a in order[i:i + 1000])))
+            await asyncio.gather(*(producer.send_event(tweet_created(author, tweet_id, f"warm tweet {tweet_id} #fanout"))
+                                   for author, tweet_id in ((a, IDS.next_id()) for a in order[i:i + 1000])))
     finally:
         producer.close()
     await all_drained(settings, topology)
@@ -556,10 +559,8 @@ async def measure(settings: Any, topology: Any, graph: dict[int, list[int]], act
         before = await timeline_entries(cache, active)
         producer = EventProducer(settings, topology)
         t_burst = time.monotonic()
-        await asyncio.gather(*(producer.send_event(Event(
-            IDS.next_id(), "tweet.created", 1, int(time.time() * 1000), author,
-            {"tweet_id": str(IDS.next_id()), "text": "burst #fanout"}))
-            for author in (rng.choice(pushed_authors) for _ in range(args.burst))))
+        await asyncio.gather(*(producer.send_event(tweet_created(author, IDS.next_id(), "burst #fanout"))
+                               for author in (rng.choice(pushed_authors) for _ in range(args.burst))))
         producer.close()
         drained = await lag_zero(settings) - t_burst
         burst_written = await timeline_entries(cache, active) - before
@@ -728,9 +729,7 @@ async def stage_capacity(settings: Any, topology: Any, cache: TimelineCache, act
     before = await timeline_entries(cache, active)
     producer = EventProducer(settings, topology, **{"linger.ms": 20})
     topic = settings.topic("tweets.moderated")
-    events = [Event(IDS.next_id(), "tweet.created", 1, int(time.time() * 1000), author,
-                    {"tweet_id": str(IDS.next_id()), "text": "capacity #fanout"})
-              for author in authors]
+    events = [tweet_created(author, IDS.next_id(), "capacity #fanout") for author in authors]
     # Stored first, as moderation stores a tweet before forwarding it: readers hydrate them later.
     cass = await CassandraStore.open(settings)
     hot = HotCache(cache.redis)
