@@ -17,10 +17,10 @@ import orjson
 from pipeline.counts import KINDS, Counts, FactState
 from pipeline.graph import FollowerCount
 from pipeline.model import Tweet, User
-from pipeline.moderation import Action
+from pipeline.moderation import Action, full_scores, stored_scores
 from pipeline.notifications import Notification
 from pipeline.references import TweetState
-from pipeline.verdicts import VerdictRecord
+from pipeline.verdicts import MODEL, VerdictRecord
 from pipeline.visibility import Viewer
 from pipeline.settings import Settings
 
@@ -427,7 +427,7 @@ class CassandraStore:
                 (("tweet", t.tweet_id), s["insert_tweet"], _tweet_row(t, v.action.code, ts)),
                 (("tweet", t.tweet_id), s["insert_verdict"],
                  (v.tweet_id, v.author_id, v.action.code, v.source, _set(list(v.reasons)),
-                  _set({k: float(x) for k, x in v.scores.items()}), _set(list(v.evidence)), _dt(v.decided_at),
+                  _set(stored_scores(v.scores)), _set(list(v.evidence)), _dt(v.decided_at),
                   v.action.code, write_ts_us(v.decided_at))),
                 (("author", t.author_id), s["insert_by_author"], (t.author_id, t.tweet_id, ts)),
                 (("author", t.author_id), s["insert_moderation_by_author"],
@@ -459,7 +459,10 @@ class CassandraStore:
         if not ids:
             return {}
         rows = await cql.execute(self.session, self._stmts["get_verdicts"], (ids,))
-        return {r["tweet_id"]: {**r, "decided_at": _ms(r["decided_at"])} for r in rows if r["action"] is not None}
+        # A model verdict's row keeps its non-zero scores (stored_scores); a moderator's has none.
+        return {r["tweet_id"]: {**r, "decided_at": _ms(r["decided_at"]),
+                                "scores": (full_scores if r["source"] == MODEL else dict)(r["scores"] or {})}
+                for r in rows if r["action"] is not None}
 
     async def moderation_history_rows(self, author_ids: Sequence[int], limit: int) -> dict[int, list[dict[str, Any]]]:
         """Each author's newest moderation_by_author rows (up to `limit`, newest first), with `at`

@@ -97,12 +97,15 @@ async def test_verdicts_before_delivery_and_overrides_both_ways(running, produce
     assert verdicts[labelled_again]["reasons"] == ["sensitive_term", "repeat_offender"]
     # The verdicts are published beside the push (agents/moderation.py), so a timeline can show a
     # tweet before its verdict's record is on the topic: read until every tweet has one.
+    published_scores: dict[int, dict[str, float]] = {}
+
     async def published_per_tweet() -> dict[int, set[str]]:
         per_tweet: dict[int, set[str]] = {}
         for m in read_topic(running.kafka_bootstrap, running.topic("verdicts")):
             v = orjson.loads(m.value())
             if int(v["data"]["tweet_id"]) in want:
                 per_tweet.setdefault(int(v["data"]["tweet_id"]), set()).add(v["event_id"])
+                published_scores[int(v["data"]["tweet_id"])] = v["data"]["scores"]
         return per_tweet
 
     per_tweet = await eventually(published_per_tweet, lambda p: set(p) == set(want), what="a published verdict per tweet")
@@ -115,6 +118,10 @@ async def test_verdicts_before_delivery_and_overrides_both_ways(running, produce
     assert (await get(http, running, reader, f"/v1/moderation/tweets/{blocked}/verdict"))[0] == 404
     status, body = await get(http, running, moderator, f"/v1/moderation/tweets/{blocked}/verdict", ("moderator",))
     assert status == 200 and body["data"]["evidence"] == ["blocked_term:forbiddenword"]
+    # Cassandra keeps only the non-zero scores (pipeline.moderation.stored_scores); the API gives
+    # every one, as the verdicts topic carries them (rounded to 6 places there).
+    api_scores = {k: round(v, 6) for k, v in body["data"]["scores"].items()}
+    assert api_scores == published_scores[blocked] and len(api_scores) >= 9
     status, body = await get(http, running, moderator, "/v1/moderation/queue", ("moderator",))
     assert status == 200 and copies[1] in [item["tweet"]["id"] for item in body["data"]]
     assert (await get(http, running, reader, "/v1/moderation/queue"))[0] == 403

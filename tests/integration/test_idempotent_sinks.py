@@ -2,12 +2,12 @@
 
 import secrets
 
-from adapters import cassandra_store
+from adapters import cassandra_store, cql
 from adapters.redis_store import TimelineCache, timeline_key
 from pipeline.model import Tweet
-from pipeline.moderation import Action
+from pipeline.moderation import Action, stored_scores
 from pipeline.snowflake import STARLING_EPOCH_MS, Snowflake
-from pipeline.verdicts import MODEL, VerdictRecord
+from pipeline.verdicts import MODEL, MODERATOR, VerdictRecord
 
 T = 1_800_000_000_000
 
@@ -179,3 +179,29 @@ async def test_push_survives_redis_forgetting_its_scripts(stack, redis_client):
     assert await cache.push([(reader, second)]) == 1
     assert await cache.page(reader, 10) == [second, first]
     assert await redis_client.ping()
+
+
+async def test_a_model_verdict_row_keeps_its_non_zero_scores_and_reads_back_whole(cass):
+    """save_judged stores a model verdict's scores without their zeros (stored_scores); verdicts()
+    returns every score, the zeros put back, and a moderator's override keeps no scores."""
+    sf = Snowflake(6)
+    author = _uid()
+    scores = {"offensive_text": 0.25, "blocked_term": 0.0, "sensitive_term": 1.0, "blocked_domain": 0.0,
+              "duplicate_text": 1.0, "burst": 2.0, "mention_stuffing": 0.0, "hashtag_stuffing": 0.0,
+              "new_account": 0.0, "repeat_offender": 0.0}
+    judged = []
+    for i in range(2):
+        t = Tweet(tweet_id=sf.next_id(T + i), author_id=author, text=f"s{i}", reply_to=None, quote_of=None,
+                  created_at=T + i)
+        judged.append((t, VerdictRecord(t.tweet_id, author, Action.LABEL, MODEL, T + i, ("sensitive_term",),
+                                        scores), None))
+    await cass.save_judged(judged)
+    first, second = (t.tweet_id for t, _, _ in judged)
+    stmt = await cql.prepare(cass.session, "SELECT scores FROM verdicts WHERE tweet_id = ?")
+    stored = await cql.execute(cass.session, stmt, (first,))
+    assert stored == [{"scores": stored_scores(scores)}]
+    assert set(stored[0]["scores"]) == {"offensive_text", "sensitive_term", "duplicate_text", "burst", "new_account"}
+    await cass.save_override(VerdictRecord(second, author, Action.ALLOW, MODERATOR, T + 10, moderator_id=_uid()))
+    got = await cass.verdicts([first, second])
+    assert got[first]["scores"] == scores
+    assert (got[second]["source"], got[second]["scores"]) == (MODERATOR, {})

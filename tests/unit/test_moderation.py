@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 
 from pipeline.moderation import (
     AGGRAVATORS,
+    SCORES,
+    ZERO_WHEN_ABSENT,
     Action,
     AuthorHistories,
     AuthorHistory,
@@ -21,8 +23,10 @@ from pipeline.moderation import (
     Words,
     blocked_domain_of,
     combine,
+    full_scores,
     link_host,
     normalize_domain,
+    stored_scores,
 )
 
 # A one-fold toy model: P = sigmoid(w . tfidf - 1). One vocabulary word alone has a unit tf-idf
@@ -531,3 +535,24 @@ def test_config_errors_name_the_key(mapping, key, problem):
 def test_config_must_be_a_mapping():
     with pytest.raises(ModerationConfigError, match="must be a mapping"):
         ModerationConfig.from_mapping(["label_at"])  # type: ignore[arg-type]
+
+
+_score_values = st.one_of(st.just(0.0), st.floats(min_value=0, max_value=1e6, allow_nan=False))
+
+
+@given(st.fixed_dictionaries({k: _score_values for k in ZERO_WHEN_ABSENT},
+                             optional={"new_account": _score_values}))
+def test_stored_scores_drop_only_zeros_that_reading_puts_back(scores):
+    """A model verdict's row keeps its non-zero scores; reading it back gives every score again,
+    and an account age of 0 s stays known (new_account is absent only when unknown)."""
+    kept = stored_scores(scores)
+    assert full_scores(kept) == scores
+    assert all(v != 0 for k, v in kept.items() if k != "new_account")
+    assert ("new_account" in kept) == ("new_account" in scores)
+    assert set(ZERO_WHEN_ABSENT) | {"new_account"} == set(SCORES)
+
+
+def test_full_scores_leave_a_complete_map_as_it_is():
+    """Rows written before stored_scores hold every score, zeros included."""
+    every = {k: float(i) for i, k in enumerate(ZERO_WHEN_ABSENT)}
+    assert full_scores(every) == every
