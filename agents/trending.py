@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import faust
@@ -61,6 +61,40 @@ def merge(partials: Sequence[dict[str, list[dict[str, Any]]]], k: int) -> dict[s
         for key, trends in partial.items():
             out.setdefault(key, []).extend(trends)
     return {key: sorted(ts, key=lambda t: (-t["score"], t["tag"]))[:k] for key, ts in out.items()}
+
+
+async def rank_into(redis: Any, trackers: Mapping[int, TrendingTracker], started: Mapping[int, float],
+                    assignment: Callable[[], set[int]], now: float, checkpoint: bool) -> None:
+    """Each tracker's top K per region and window into Redis (partial_key), and with `checkpoint`
+    its snapshot (checkpoint_key), for the partitions still assigned when they are written.
+
+    The snapshots are built off the event loop (a hot tag's records would hold it up for 0.1-1.7
+    s), and a rebalance can take a partition away meanwhile: its new owner restores the checkpoint
+    at assignment and writes its own from then on, which this worker's older state must not
+    overwrite. So the assignment is read again after the build, with no await between that and
+    the pipeline's send. What is left is a revocation during the send itself, milliseconds against
+    the build's up to seconds; closing it would take a fence in Redis (the group generation with
+    each write)."""
+    partials: dict[int, bytes] = {}
+    builders = {}
+    for partition, tr in trackers.items():
+        tr.advance(now)
+        lists = {f"{region or GLOBAL}|{window}": [trend_json(t) for t in tr.top(region, window, now)]
+                 for region in (None, *tr.regions()) for window in tr.windows()}
+        partials[partition] = orjson.dumps({"since": started[partition], "lists": lists})
+        if checkpoint:
+            builders[partition] = tr.snapshot_later()
+    # The trackers' state is copied above (a few ms); the snapshots are built and encoded here.
+    snapshots = await asyncio.to_thread(lambda: {p: orjson.dumps(b()) for p, b in builders.items()}) if builders else {}
+    still = assignment()
+    pipe = redis.pipeline(transaction=False)
+    for partition, raw in partials.items():
+        if partition in still:
+            pipe.set(partial_key(partition), raw, ex=PARTIAL_TTL_S)
+    for partition, raw in snapshots.items():
+        if partition in still:
+            pipe.set(checkpoint_key(partition), raw)
+    await pipe.execute()
 
 
 def apply(tr: TrendingTracker, e: Event) -> int:
@@ -124,8 +158,11 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec, 
         except Exception:  # noqa: BLE001 - a timer must not take the worker down; next tick retries
             log.exception("trending: ranking failed")
 
+    def assignment() -> set[int]:
+        return {tp.partition for tp in app.consumer.assignment() if tp.topic == topic_name}
+
     async def _rank() -> None:
-        assigned = {tp.partition for tp in app.consumer.assignment() if tp.topic == topic_name}
+        assigned = assignment()
         for gone in set(trackers) - assigned:
             del trackers[gone]  # another worker owns it now (and restores its checkpoint)
         for partition in assigned:
@@ -134,23 +171,7 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec, 
             return
         now = time.time()
         checkpoint = now - last_checkpoint["at"] >= CHECKPOINT_EVERY_S
-        pipe = rt.hot.redis.pipeline(transaction=False)
-        builders = {}
-        for partition, tr in trackers.items():
-            tr.advance(now)
-            lists = {f"{region or GLOBAL}|{window}": [trend_json(t) for t in tr.top(region, window, now)]
-                     for region in (None, *tr.regions()) for window in tr.windows()}
-            pipe.set(partial_key(partition), orjson.dumps({"since": started[partition], "lists": lists}),
-                     ex=PARTIAL_TTL_S)
-            if checkpoint:
-                builders[partition] = tr.snapshot_later()
-        if builders:
-            # The trackers' state is copied here (a few ms); the snapshots are built and encoded
-            # off the event loop, which a hot tag's records would hold up for 0.1-1.7 s.
-            snapshots = await asyncio.to_thread(lambda: {p: orjson.dumps(b()) for p, b in builders.items()})
-            for partition, raw in snapshots.items():
-                pipe.set(checkpoint_key(partition), raw)
-        await pipe.execute()
+        await rank_into(rt.hot.redis, trackers, started, assignment, now, checkpoint)
         if checkpoint:
             last_checkpoint["at"] = now
 
