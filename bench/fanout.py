@@ -971,6 +971,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="sample with py-spy (collapsed stacks in DIR): the API during each read run, the worker "
                         "during each steady rate and the first seconds of each fan-out stage drain")
     args = p.parse_args(argv)
+    if not args.rate:  # the figures the issue asks for are those of a steady rate
+        p.error("--rate needs at least one rate")
     if shutil.which("wrk") is None:
         raise SystemExit("bench.fanout measures a bare aiohttp endpoint with wrk: apt-get install wrk")
     rng = random.Random(args.seed)
