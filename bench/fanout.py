@@ -65,8 +65,8 @@ from adapters.kafka import EventProducer, read_to_end
 from adapters.redis_store import SENTINEL, TimelineCache, recent_key, timeline_key
 from api.auth import mint_token
 from bench.common import (GcLog, Lag, busiest, free_port, latency_trend, machine_cpu_seconds, machine_steal_seconds,
-                          namespace, open_loop, process_cpu_seconds, progress, summary_ms, tree_cpu_seconds,
-                          write_results)
+                          namespace, open_loop, probe_interval, process_cpu_seconds, progress, summary_ms,
+                          tree_cpu_seconds, write_results)
 from bench.write_api import ROOMY
 from pipeline.events import Event, encode
 from pipeline.graph import FollowerCount
@@ -372,7 +372,8 @@ def tweet_created(author: int, tweet_id: int, text: str) -> Event:
 
 
 async def drive(settings: Any, topology: Any, graph: dict[int, list[int]], active: set[int], celebs: list[int],
-                pushed_authors: list[int], rate: int, duration: int, rng: random.Random) -> dict[str, Any]:
+                pushed_authors: list[int], rate: int, duration: int, rng: random.Random,
+                poll_share: float = 0.0) -> dict[str, Any]:
     producer = EventProducer(settings, topology)
     # The driver shares the 2 cores with what it measures: acks are only gathered at the end, so
     # they are polled every SEND_TICK_S, not every millisecond (see below).
@@ -384,21 +385,27 @@ async def drive(settings: Any, topology: Any, graph: dict[int, list[int]], activ
     sends: list[asyncio.Task[tuple[int, int]]] = []
     sent: list[tuple[int, int]] = []
     seen: list[tuple[int, float, float]] = []  # probed tweet, when it was visible (epoch s), latency
+    polls = [0]  # requests the probes sent
+    late: list[float] = []  # per probe that saw its tweet: since the poll before (how late it may be)
     missed: list[tuple[str, int, int, int]] = []  # kind, tweet, reader, author
     author_of: dict[int, int] = {}
     wall0 = time.time() - time.monotonic()
 
     async def probe(session: aiohttp.ClientSession, kind: str, tweet_id: int, reader: int, t0: float) -> None:
         headers = {"Authorization": f"Bearer {mint_token(settings, reader)}"}
-        deadline = t0 + 20
+        deadline, before = t0 + 20, t0
         while time.monotonic() < deadline:
             async with session.get(url, params={"since_id": str(tweet_id - 1), "limit": "100"}, headers=headers) as r:
                 body = await r.json()
+            polls[0] += 1
+            now = time.monotonic()
             if any(t["id"] == tweet_id for t in body.get("data", [])):
-                latencies[kind].append(time.monotonic() - t0)
-                seen.append((tweet_id, wall0 + time.monotonic(), time.monotonic() - t0))
+                latencies[kind].append(now - t0)
+                seen.append((tweet_id, wall0 + now, now - t0))
+                late.append(now - before)
                 return
-            await asyncio.sleep(0.02)
+            before = now
+            await asyncio.sleep(probe_interval(now - t0, poll_share))
         misses[kind] += 1
         missed.append((kind, tweet_id, reader, author_of[tweet_id]))
 
@@ -437,7 +444,8 @@ async def drive(settings: Any, topology: Any, graph: dict[int, list[int]], activ
         t_done, _ = await asyncio.gather(lag_zero(settings), asyncio.gather(*probes))
     producer.close()
     return {"t_start": t_start, "t_sent": t_sent, "t_done": t_done, "sent": sent, "latencies": latencies,
-            "misses": misses, "seen": seen, "missed": await explain_misses(settings, url, missed)}
+            "misses": misses, "seen": seen, "polls": polls[0], "late": late,
+            "missed": await explain_misses(settings, url, missed)}
 
 
 async def warm_authors(settings: Any, topology: Any, authors: list[int], rng: random.Random) -> dict[str, Any]:
@@ -652,13 +660,17 @@ async def steady_rate(settings: Any, topology: Any, cache: TimelineCache, graph:
     # What the stage before left (the fan-out stage's hashtags for trending, a previous rate's)
     # is drained first: the workers would do it on the cores this rate needs.
     quiet_s = await all_drained(settings, topology)
+    # The host's speed moves within a run (redis-benchmark's ZADD 0.36-1.5 million/s over a day):
+    # the same ceiling again, here, with the pipeline idle, is each rate's own baseline.
+    zadd_now = await asyncio.to_thread(redis_zadd_ceiling, args.redis_port)
     before = await timeline_entries(cache, active)
     progress(f"producing {rate} tweets/s for {args.duration}s, probing delivery through the API")
     worker_cpu, busy, t0 = workers_cpu_seconds(args), machine_cpu_seconds(), time.monotonic()
     stolen, procs = machine_steal_seconds(), process_cpu_seconds()
     ops, gc_log = await cassandra_ops(settings), GcLog(args.cassandra_gc_log)
     spy = profile(args, args.worker_pid, f"worker-{rate}", args.duration)
-    run = await drive(settings, topology, graph, active_set, celebs, pushed_authors, rate, args.duration, rng)
+    run = await drive(settings, topology, graph, active_set, celebs, pushed_authors, rate, args.duration, rng,
+                      args.probe_poll_share)
     t_done = run["t_done"]
     steady_s = t_done - t0
     worker_cores = (workers_cpu_seconds(args) - worker_cpu) / steady_s
@@ -685,6 +697,7 @@ async def steady_rate(settings: Any, topology: Any, cache: TimelineCache, graph:
             "timeline_entries_written": written, "seconds_to_drain": round(fanout_s, 2),
             "entries_per_s": round(written / fanout_s),
             "share_of_zadd_ceiling": round(written / fanout_s / args.zadd_ceiling, 3),
+            "zadd_ceiling_before_this_rate_per_s": round(zadd_now),
             # How close the worker is to its one core at this rate (what bounds delivery latency).
             "worker_busy_cores": round(worker_cores, 2), "machine_busy_cores": round(machine_cores, 2),
             # Of those, the time the host ran others instead (a noisy neighbour, not this pipeline).
@@ -703,6 +716,10 @@ async def steady_rate(settings: Any, topology: Any, cache: TimelineCache, graph:
         "probes": [[round(visible_at - latency, 3), round(latency * 1000, 1)] for _id, visible_at, latency in run["seen"]],
         "delivery_misses": run["misses"],
         "missed_probes": run["missed"],
+        # What the probes cost the API (requests per second of the run), and how late a probe's
+        # latency may be: the time since its poll before (--probe-poll-share).
+        "probe_requests_per_s": round(run["polls"] / steady_s, 1),
+        "probe_late_by_ms": summary_ms(run["late"]) if run["late"] else None,
     }
     return row, run
 
@@ -967,6 +984,10 @@ def main(argv: list[str] | None = None) -> int:
                         "in .state/bench/fanout/kept-graph-*.pickle), and reuse it if a run with the same graph "
                         "arguments kept one: its other tables are emptied first. Saves the load (7-22 min at "
                         "100,000 users); drop it with `DROP KEYSPACE` and the file")
+    p.add_argument("--probe-poll-share", type=float, default=0.05,
+                   help="a delivery probe polls again after this share of the time it has waited, within "
+                        "20-250 ms (0: every 20 ms, as the probes polled before this option); a latency it "
+                        "reports may be late by that wait and a request's time (probe_late_by_ms)")
     p.add_argument("--profile", metavar="DIR", default=None,
                    help="sample with py-spy (collapsed stacks in DIR): the API during each read run, the worker "
                         "during each steady rate and the first seconds of each fan-out stage drain")
@@ -1033,7 +1054,7 @@ def main(argv: list[str] | None = None) -> int:
         "bands": {"push_all_below": args.push_all_below, "push_active_below": args.push_active_below},
         "load_s": round(load_s, 1), "reused_from_an_earlier_run": kept is not None,
         "cassandra_settle": settled}, "api_processes": settings.api_processes,
-        "workers": args.workers,
+        "workers": args.workers, "probe_poll_share": args.probe_poll_share,
         "batches_in_flight": {a: topology.agents[a].batches_in_flight for a in ("moderation", "fanout")}}
     celebs = [a for a, fs in graph.items() if policy.is_pulled(len(fs))]
     pushed_authors = [a for a in users if a not in set(celebs) and graph[a]]
@@ -1136,8 +1157,13 @@ def report(r: dict[str, Any]) -> None:
               f"worker busy {row['fanout']['worker_busy_cores']} "
               f"cores, machine {row['fanout']['machine_busy_cores']} of 2 (stolen by the host "
               f"{row['fanout'].get('machine_stolen_cores', '?')}) {row['fanout'].get('busiest_processes_cores', {})}")
+        if "zadd_ceiling_before_this_rate_per_s" in row["fanout"]:
+            print(f"  redis-benchmark's ZADD just before this rate: {row['fanout']['zadd_ceiling_before_this_rate_per_s']:,}/s")
         print(f"  Cassandra per 1,000 tweets: {row['fanout'].get('cassandra_per_1000_tweets', {})}")
         print(f"  Cassandra's GC pauses meanwhile: {row['fanout'].get('cassandra_gc_pauses')}")
+        if row.get("probe_late_by_ms"):
+            print(f"  probes: {row['probe_requests_per_s']} requests/s to the API; a latency late by at most "
+                  f"p50 {row['probe_late_by_ms']['p50_ms']} ms, max {row['probe_late_by_ms']['max_ms']} ms")
         if row.get("delivery_trend"):
             print(f"  delivery over the run: p50 by third {row['delivery_trend']['p50_ms_by_third']} ms, "
                   f"slope {row['delivery_trend']['slope_ms_per_s']} ms per s")
