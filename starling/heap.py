@@ -14,7 +14,8 @@ So each process, once started:
   clients. Full collections never scan those objects again. They are still freed by reference
   counting, only a cycle among them would never be (none is made after startup);
 - logs each collection slower than SLOW_COLLECTION_MS, with the CPU time it took (`watch`): a
-  process stalled that long delays every request or event it holds.
+  process stalled that long delays every request or event it holds; the worker also logs, every
+  REPORT_EVERY_S, the collections since its last report and their share of its CPU time (`take`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ log = logging.getLogger("starling.heap")
 GC_THRESHOLDS = (50_000, 10, 10)
 # A collection this long (CPU time of the collecting thread) is logged at WARNING.
 SLOW_COLLECTION_MS = 20.0
+# How often the worker logs what its collections cost since the last report.
+REPORT_EVERY_S = 60.0
 
 
 def tune() -> None:
@@ -62,6 +65,11 @@ class CollectionLog:
         self.cpu_ms = [0.0, 0.0, 0.0]
         self.max_ms = [0.0, 0.0, 0.0]
         self._started = 0.0
+        # Where the last `take` left off: the totals then, the longest since, the process's CPU then.
+        self._taken_count = [0, 0, 0]
+        self._taken_cpu_ms = [0.0, 0.0, 0.0]
+        self._longest_since = [0.0, 0.0, 0.0]
+        self._taken_process_s = time.process_time()
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
@@ -72,6 +80,7 @@ class CollectionLog:
         self.count[gen] += 1
         self.cpu_ms[gen] += ms
         self.max_ms[gen] = max(self.max_ms[gen], ms)
+        self._longest_since[gen] = max(self._longest_since[gen], ms)
         if ms >= self.slow_ms and not _deliberate:
             log.warning("gc: generation %d collection took %.1f ms of CPU (%d objects collected)",
                         gen, ms, info["collected"])
@@ -79,6 +88,22 @@ class CollectionLog:
     def summary(self) -> dict[str, Any]:
         return {f"gen{g}": {"collections": self.count[g], "cpu_ms": round(self.cpu_ms[g], 1),
                             "max_ms": round(self.max_ms[g], 1)} for g in range(3)}
+
+    def take(self) -> dict[str, Any]:
+        """The collections since the last take (or the start), as `summary` gives them, and the
+        share of the process's CPU time meanwhile (every thread's) that they took."""
+        process_s = time.process_time()
+        out: dict[str, Any] = {
+            f"gen{g}": {"collections": self.count[g] - self._taken_count[g],
+                        "cpu_ms": round(self.cpu_ms[g] - self._taken_cpu_ms[g], 1),
+                        "max_ms": round(self._longest_since[g], 1)} for g in range(3)}
+        spent_ms = sum(self.cpu_ms) - sum(self._taken_cpu_ms)
+        process_ms = (process_s - self._taken_process_s) * 1000
+        out["share_of_process_cpu"] = round(min(1.0, spent_ms / process_ms), 4) if process_ms > 0 else 0.0
+        self._taken_count, self._taken_cpu_ms = list(self.count), list(self.cpu_ms)
+        self._longest_since = [0.0, 0.0, 0.0]
+        self._taken_process_s = process_s
+        return out
 
 
 def watch(slow_ms: float = SLOW_COLLECTION_MS) -> CollectionLog:

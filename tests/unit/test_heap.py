@@ -70,3 +70,29 @@ def test_freezing_takes_what_is_alive_out_of_every_generation(restore_gc):
 def test_the_worker_thresholds(restore_gc):
     heap.tune()
     assert gc.get_threshold() == heap.GC_THRESHOLDS
+
+
+def test_take_reports_the_collections_since_the_last_take(restore_gc):
+    record = heap.watch(slow_ms=1e9)
+    gc.collect(0)
+    gc.collect(2)
+    first = record.take()
+    assert [first[f"gen{g}"]["collections"] for g in range(3)] == [1, 0, 1]
+    assert first["gen2"]["cpu_ms"] >= first["gen2"]["max_ms"] >= 0
+    assert 0.0 <= first["share_of_process_cpu"] <= 1.0
+    gc.collect(1)
+    second = record.take()
+    assert [second[f"gen{g}"]["collections"] for g in range(3)] == [0, 1, 0]
+    assert second["gen2"] == {"collections": 0, "cpu_ms": 0.0, "max_ms": 0.0}
+    # The totals since the start are still there.
+    assert [record.summary()[f"gen{g}"]["collections"] for g in range(3)] == [1, 1, 1]
+
+
+def test_the_share_counts_the_collections_against_the_process_cpu_meanwhile(restore_gc):
+    record = heap.watch(slow_ms=1e9)
+    record.take()
+    keep = [Cycle() for _ in range(200_000)]  # a full collection has them all to scan
+    gc.collect(2)
+    share = record.take()["share_of_process_cpu"]
+    assert 0.0 < share < 1.0
+    assert keep

@@ -10,6 +10,7 @@ import agents.main
 from agents import moderation
 from pipeline.moderation import TextModel
 from pipeline.settings import Settings
+from starling import heap
 
 
 def test_the_worker_reads_the_text_model_before_it_starts_consuming(monkeypatch, tmp_path):
@@ -26,8 +27,9 @@ def test_the_worker_reads_the_text_model_before_it_starts_consuming(monkeypatch,
 
     monkeypatch.setattr(agents.main.faust, "Worker", Worker)
     # The process's collector settings are starling/heap.py's (tests/unit/test_heap.py), not this test's.
-    monkeypatch.setattr(agents.main, "heap", types.SimpleNamespace(tune=lambda: None, watch=lambda: None,
-                                                                   freeze_startup=lambda: None))
+    monkeypatch.setattr(agents.main, "heap", types.SimpleNamespace(tune=lambda: None, watch=heap.CollectionLog,
+                                                                   freeze_startup=lambda: None,
+                                                                   REPORT_EVERY_S=heap.REPORT_EVERY_S))
     monkeypatch.setattr(moderation, "_preloaded", None)
     # Captured, not set: the test session keeps its own loops.
     monkeypatch.setattr(agents.main.asyncio, "set_event_loop_policy", lambda policy: seen.update(policy=policy))
