@@ -28,6 +28,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     @app.timer(interval=heap.REPORT_EVERY_S)
     async def report_collections() -> None:
         log.info("gc over the last %.0f s: %s", heap.REPORT_EVERY_S, collections.take())
+
     # What is alive now (modules, compiled schemas, the model) stays for the worker's life.
     heap.freeze_startup()
     worker = faust.Worker(app, loglevel=loglevel)

@@ -86,24 +86,26 @@ class CollectionLog:
                         gen, ms, info["collected"])
 
     def summary(self) -> dict[str, Any]:
-        return {f"gen{g}": {"collections": self.count[g], "cpu_ms": round(self.cpu_ms[g], 1),
-                            "max_ms": round(self.max_ms[g], 1)} for g in range(3)}
+        return _by_generation(self.count, self.cpu_ms, self.max_ms)
 
     def take(self) -> dict[str, Any]:
         """The collections since the last take (or the start), as `summary` gives them, and the
         share of the process's CPU time meanwhile (every thread's) that they took."""
         process_s = time.process_time()
-        out: dict[str, Any] = {
-            f"gen{g}": {"collections": self.count[g] - self._taken_count[g],
-                        "cpu_ms": round(self.cpu_ms[g] - self._taken_cpu_ms[g], 1),
-                        "max_ms": round(self._longest_since[g], 1)} for g in range(3)}
+        out = _by_generation([n - t for n, t in zip(self.count, self._taken_count)],
+                             [c - t for c, t in zip(self.cpu_ms, self._taken_cpu_ms)], self._longest_since)
         spent_ms = sum(self.cpu_ms) - sum(self._taken_cpu_ms)
         process_ms = (process_s - self._taken_process_s) * 1000
-        out["share_of_process_cpu"] = round(min(1.0, spent_ms / process_ms), 4) if process_ms > 0 else 0.0
+        out["share_of_process_cpu"] = round(spent_ms / process_ms, 4) if process_ms > 0 else 0.0
         self._taken_count, self._taken_cpu_ms = list(self.count), list(self.cpu_ms)
         self._longest_since = [0.0, 0.0, 0.0]
         self._taken_process_s = process_s
         return out
+
+
+def _by_generation(count: list[int], cpu_ms: list[float], max_ms: list[float]) -> dict[str, Any]:
+    return {f"gen{g}": {"collections": count[g], "cpu_ms": round(cpu_ms[g], 1), "max_ms": round(max_ms[g], 1)}
+            for g in range(3)}
 
 
 def watch(slow_ms: float = SLOW_COLLECTION_MS) -> CollectionLog:
