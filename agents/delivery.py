@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from adapters.redis_store import recent_key, timeline_key
+from agents.batch_stats import stage
 from agents.runtime import Runtime
 from pipeline.fanout import FollowerLists, Mode, appends, fetch_groups, spread
 
@@ -34,18 +35,20 @@ async def deliver_all(rt: Runtime, items: Iterable[tuple[int, int]]) -> None:
     cass, timelines = await rt.stores()
     policy = rt.topology.tunables.fanout
     authors = sorted({a for a, _ in pairs})
-    state = await rt.graph.fanout_state(authors)
-    counts = {a: c for a, (c, _gen) in state.items() if c is not None}
-    uncached = [a for a in authors if a not in counts]
-    if uncached:
-        stored = await cass.follower_counts(uncached)
-        filled = {a: stored[a].followers if a in stored else 0 for a in uncached}
-        await rt.graph.fill_follower_counts(filled)
-        counts.update(filled)
+    with stage("push.state"):
+        state = await rt.graph.fanout_state(authors)
+        counts = {a: c for a, (c, _gen) in state.items() if c is not None}
+        uncached = [a for a in authors if a not in counts]
+        if uncached:
+            stored = await cass.follower_counts(uncached)
+            filled = {a: stored[a].followers if a in stored else 0 for a in uncached}
+            await rt.graph.fill_follower_counts(filled)
+            counts.update(filled)
     modes = {a: policy.mode(counts[a]) for a in authors}
     pushed = [a for a in authors if modes[a] is not Mode.PULL]
     lists = rt.follower_lists  # this batch's, throughout: its indices are into lists.users
-    followers = await follower_lists(rt, lists, {a: state[a][1] for a in pushed}, counts)
+    with stage("push.followers"):
+        followers = await follower_lists(rt, lists, {a: state[a][1] for a in pushed}, counts)
     rows = spread([(entry, modes[author], followers[author]) for author, entry in pairs if author in followers],
                   len(lists.users))
     # A push lands only on a built timeline, and the last-read set holds every reader whose timeline
@@ -56,8 +59,9 @@ async def deliver_all(rt: Runtime, items: Iterable[tuple[int, int]]) -> None:
     now = time.time()
     last_read = np.full(len(rows.readers), now)
     if len(rows.readers):
-        complete, seen = await rt.graph.last_reads_encoded(list(map(lists.users.encoded.__getitem__,
-                                                                    rows.readers.tolist())))
+        with stage("push.last_reads"):
+            complete, seen = await rt.graph.last_reads_encoded(list(map(lists.users.encoded.__getitem__,
+                                                                        rows.readers.tolist())))
         if complete:
             last_read = seen
         else:
@@ -74,9 +78,10 @@ async def deliver_all(rt: Runtime, items: Iterable[tuple[int, int]]) -> None:
             keys.append(key)
             sizes.append(len(entries))
             ids += entries
-    await timelines.push_lists(keys + [timeline_key(r) for r in lists.ids(to_followers.readers).tolist()],
-                               np.concatenate([np.array(sizes, dtype=np.int64), to_followers.sizes]),
-                               np.concatenate([np.array(ids, dtype=np.int64), to_followers.entries]))
+    with stage("push.write"):
+        await timelines.push_lists(keys + [timeline_key(r) for r in lists.ids(to_followers.readers).tolist()],
+                                   np.concatenate([np.array(sizes, dtype=np.int64), to_followers.sizes]),
+                                   np.concatenate([np.array(ids, dtype=np.int64), to_followers.entries]))
 
 
 async def follower_lists(rt: Runtime, lists: FollowerLists, generations: dict[int, str],

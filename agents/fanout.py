@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import faust
 
 from agents import notifications
+from agents.batch_stats import stage, timed
 from agents.delivery import deliver_all, for_each, withdraw
 from agents.runtime import Positions, Rejections, Runtime, run_batches, side_by_side
 from pipeline import forwarding
@@ -48,9 +49,10 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         tweets = [Tweet.from_event(e) for e in created]
         deleted = [(e.id_field("tweet_id"), e.actor, e.occurred_at) for e in events if e.type == "tweet.deleted"]
         withheld = [e for e in events if e.type == "tweet.moderated" and not e.data["delivered"]]
-        stored = await cass.tweet_refs([t for t, _a, _ms in deleted] + [e.id_field("tweet_id") for e in withheld])
-        await cass.delete_tweets(deleted)
-        await rt.hot.tombstone_tweets(tweet_id for tweet_id, _author, _ms in deleted)
+        with stage("deletes"):
+            stored = await cass.tweet_refs([t for t, _a, _ms in deleted] + [e.id_field("tweet_id") for e in withheld])
+            await cass.delete_tweets(deleted)
+            await rt.hot.tombstone_tweets(tweet_id for tweet_id, _author, _ms in deleted)
         # Delivery (what readers wait for) and what the batch derives (replies and quotes counted
         # by the agent owning the tweet they refer to, hashtags by the trending partition owning
         # the tag, notifications) go side by side: one waits on Redis while the other works or
@@ -58,7 +60,8 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         # and the batch runs again (runtime.retry).
         # The moderation agent has pushed most tweets itself (pipeline/forwarding.py).
         unpushed = [t for t, e in zip(tweets, created) if not forwarding.was_pushed(e)]
-        await side_by_side(deliver(unpushed, deleted, withheld), derive(events, tweets, stored))
+        await side_by_side(timed("deliver", deliver(unpushed, deleted, withheld)),
+                           timed("derive", derive(events, tweets, stored)))
         return []
 
     async def deliver(tweets: list[Tweet], deleted: list[tuple[int, int, int]], withheld: list[Event]) -> None:
@@ -83,8 +86,10 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         regions = await rt.hot.regions({t.author_id for t, _p, _ms, _id in changes if "#" in t.text or "＃" in t.text},
                                        cass.get_users)
         observed = hashtag_observations(changes, regions)
-        await rt.emit(references(changes) + pack_observations(observed, trending_partitions))
-        await notify(events)  # mentions, replies, quotes of delivered tweets
+        with stage("derive.emit"):
+            await rt.emit(references(changes) + pack_observations(observed, trending_partitions))
+        with stage("derive.notify"):
+            await notify(events)  # mentions, replies, quotes of delivered tweets
 
     @app.agent(topic, name="fanout")
     async def fanout_agent(stream: faust.StreamT) -> None:

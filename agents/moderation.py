@@ -29,6 +29,7 @@ from typing import Any
 
 import faust
 
+from agents.batch_stats import stage, timed
 from agents.delivery import deliver_all
 from agents.runtime import Positions, Rejections, Runtime, run_batches, side_by_side
 from pipeline import forwarding
@@ -105,11 +106,13 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         epoch = histories.epoch
         created = [e for e in events if e.type == "tweet.created"]
         overrides = [e for e in events if e.type == "verdict.overridden"]
-        history, registered = await asyncio.gather(histories.load(rt, authors_of(events)),
-                                                   rt.registered_at({e.actor for e in created}))
-        created_ids = {e.id_field("tweet_id") for e in created}
-        known = await cass.tweet_refs({e.id_field("tweet_id") for e in overrides} - created_ids)
-        scores = iter(moderator.model.score_batch([e.data["text"] for e in created]) if created else [])
+        with stage("load"):
+            history, registered = await asyncio.gather(histories.load(rt, authors_of(events)),
+                                                       rt.registered_at({e.actor for e in created}))
+            created_ids = {e.id_field("tweet_id") for e in created}
+            known = await cass.tweet_refs({e.id_field("tweet_id") for e in overrides} - created_ids)
+        with stage("score"):
+            scores = iter(moderator.model.score_batch([e.data["text"] for e in created]) if created else [])
 
         tweets: dict[int, Tweet] = {}
         judged: list[tuple[Tweet, VerdictRecord, str]] = []
@@ -150,10 +153,11 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
                 forwarded.append(e)  # tweet.deleted
 
         # Truth first (the tweets with their actions and verdicts), then the caches and topics.
-        await cass.save_judged(judged)
-        for record in overridden:  # in order: two overrides of one tweet in a batch end as the last says
-            await cass.save_override(record)
-        await rt.hot.put_tweets(tweets[r.tweet_id] for r in overridden)
+        with stage("save"):
+            await cass.save_judged(judged)
+            for record in overridden:  # in order: two overrides of one tweet in a batch end as the last says
+                await cass.save_override(record)
+            await rt.hot.put_tweets(tweets[r.tweet_id] for r in overridden)
         # The tweets just judged deliverable go into home timelines from here, beside the records
         # for the other agents: the fanout agent would push them a Kafka hop later (its consumer's
         # wait, its own batch: p50 ~130-220 ms at 300 tweets/s, docs/ARCHITECTURE.md), and does
@@ -161,8 +165,8 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         # runs the batch again.
         pushes = forwarding.to_push(forwarded, {t.tweet_id for t, r, _fp in judged if r.delivered})
         records = forwarding.pack(forwarded, forward_partitions, pushed={tweet for _author, tweet in pushes})
-        await side_by_side(deliver_all(rt, pushes),
-                           rt.emit_all((published, VERDICTS), (records, FORWARD)))
+        await side_by_side(timed("push", deliver_all(rt, pushes)),
+                           timed("emit", rt.emit_all((published, VERDICTS), (records, FORWARD))))
         histories.keep(history, epoch)
         return []
 

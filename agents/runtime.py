@@ -26,7 +26,7 @@ from adapters.graph_cache import GraphCache
 from adapters.hot_cache import HotCache
 from adapters.kafka import EventProducer
 from adapters.redis_store import TimelineCache
-from agents.batch_stats import BatchStats
+from agents.batch_stats import BatchStats, stage, timed_batch
 from pipeline import forwarding, references
 from pipeline.errors import InvalidEvent
 from pipeline.references import Problem
@@ -276,9 +276,9 @@ async def run_batches(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, handl
     tun = rt.topology.tunables
     stats = BatchStats(name, tun.batch_stats_interval_s)
     async for batch in stream.take_events(tun.batch_max, within=tun.batch_within_s):
-        began, age_s = time.monotonic(), oldest_age_s(batch)
+        began, age_s, stages = time.monotonic(), oldest_age_s(batch), timed_batch()
         await _process(rt, batch, spec, handle, name, prefetch=prefetch)
-        stats.add(len(batch), age_s, time.monotonic() - began)
+        stats.add(len(batch), age_s, time.monotonic() - began, stages=stages)
 
 
 async def run_by_partition(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, handle: Handler, name: str,
@@ -363,11 +363,12 @@ async def run_by_partition(rt: Runtime, stream: faust.StreamT, spec: TopicSpec, 
                 ready[slot].clear()
             began = time.monotonic()
             age_s = oldest_age_s(batch)
+            stages = timed_batch()
             try:
                 await _process(rt, batch, spec, handle, name, settle=settle, prefetch=prefetch)
                 for ev in batch:
                     await stream.ack(ev)
-                stats.add(len(batch), age_s, time.monotonic() - began, queued_s)
+                stats.add(len(batch), age_s, time.monotonic() - began, queued_s, stages)
             except Exception:  # noqa: BLE001 - _process handles its failures; left unacked, replayed after a restart
                 log.exception("%s: batch of %d failed outside its handler", name, len(batch))
             finally:
@@ -470,11 +471,12 @@ async def _process(rt: Runtime, batch: Sequence[faust.EventT], spec: TopicSpec, 
     if spec.internal:  # an internal topic's records were checked on the way in
         await _handle_guarded(rt, decoded, handle, name)
         return
-    if prefetch is None:
-        good = await _check_references(rt, decoded, settle)
-    else:
-        good, _ = await asyncio.gather(_check_references(rt, decoded, settle),
-                                       _prefetch_quietly(prefetch, [e for _, e in decoded], name))
+    with stage("refs"):
+        if prefetch is None:
+            good = await _check_references(rt, decoded, settle)
+        else:
+            good, _ = await asyncio.gather(_check_references(rt, decoded, settle),
+                                           _prefetch_quietly(prefetch, [e for _, e in decoded], name))
     if good:
         await _handle_guarded(rt, good, handle, name)
 

@@ -61,3 +61,46 @@ def test_oldest_age_is_that_of_the_earliest_timestamp_and_ignores_records_withou
     assert oldest_age_s([record(None)], now=100.0) == 0.0
     assert oldest_age_s([], now=100.0) == 0.0
     assert oldest_age_s([record(100.5)], now=100.0) == 0.0  # a producer's clock ahead: never negative
+
+
+def test_stages_give_p50_and_p99_per_stage_and_count_a_stage_not_reached_as_zero():
+    clock = Clock()
+    stats = BatchStats("moderation", 10, clock=clock)
+    for i in range(1, 101):  # stage "save" takes i ms in batch i; "push" only in the last 10 batches
+        clock.now = 100.0 + i / 10  # the 100th batch closes the 10 s interval
+        stages = {"save": i / 1000} | ({"push": 0.5} if i > 90 else {})
+        line = stats.add(1, 0.0, 0.1, stages=stages)
+    assert line is not None
+    assert line.endswith("; stages p50/p99 save 50/99, push 0/500 ms")
+    # A batch given no stages leaves the line without them.
+    clock.now = 120.0
+    assert "stages" not in stats.add(1, 0.0, 0.1)
+
+
+def test_stage_adds_to_the_batch_of_its_task_and_to_none_outside_one():
+    import asyncio
+
+    from agents.batch_stats import stage, timed_batch
+
+    ticks = iter(range(100))
+
+    def clock() -> float:
+        return float(next(ticks))
+
+    with stage("outside", clock):  # no batch: nothing recorded, nothing raised
+        pass
+
+    async def batch() -> dict[str, float]:
+        times = timed_batch()
+        with stage("load", clock):  # 0 -> 1
+            pass
+
+        async def child() -> None:  # a task started within the batch adds to the same batch
+            with stage("load", clock):  # 2 -> 3
+                pass
+            with stage("save", clock):  # 4 -> 5
+                pass
+        await asyncio.ensure_future(child())
+        return times
+
+    assert asyncio.run(batch()) == {"load": 2.0, "save": 1.0}
