@@ -78,10 +78,11 @@ class BatchStats:
         """Counts one batch; returns (and logs) the line when the interval is over. `queued_s`:
         how long its oldest record waited in the worker for a batch (loops that keep a queue);
         `stages`: the batch's stage times (a stage a batch did not reach counts as 0 for it)."""
-        for name in (stages or {}).keys() - self.stages.keys():
+        given = stages or {}
+        for name in given.keys() - self.stages.keys():
             self.stages[name] = [0.0] * len(self.took_s)
         for name, times in self.stages.items():
-            times.append((stages or {}).get(name, 0.0))
+            times.append(given.get(name, 0.0))
         self.records += records
         self.ages_s.append(oldest_age_s)
         if queued_s is not None:

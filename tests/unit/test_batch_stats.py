@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import types
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.batch_stats import BatchStats, nearest_rank
+from agents.batch_stats import BatchStats, nearest_rank, stage, timed_batch
 from agents.runtime import oldest_age_s
 
 
@@ -78,10 +79,6 @@ def test_stages_give_p50_and_p99_per_stage_and_count_a_stage_not_reached_as_zero
 
 
 def test_stage_adds_to_the_batch_of_its_task_and_to_none_outside_one():
-    import asyncio
-
-    from agents.batch_stats import stage, timed_batch
-
     ticks = iter(range(100))
 
     def clock() -> float:
