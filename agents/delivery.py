@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -22,17 +23,41 @@ FETCH_CONCURRENCY = 16
 FETCH_GROUP_MAX = 100
 
 
+@dataclass(frozen=True, slots=True)
+class Appends:
+    """What a delivery writes: `sizes[i]` entries (in order, from `ids`) onto list `keys[i]`."""
+
+    keys: list[str]
+    sizes: npt.NDArray[np.int64]
+    ids: npt.NDArray[np.int64]
+
+
 async def deliver_all(rt: Runtime, items: Iterable[tuple[int, int]]) -> None:
     """Deliver (author, entry) pairs of one batch: every entry to its author's timeline and recent
     entries, and by the author's band to all followers, active followers, or nobody (pulled at
-    read time). One Redis command reads every author's count and list generation, follower lists
-    come from the worker's cache (Cassandra on a miss), one more looks the followers up in the
-    last-read set, and all the appends go out in one pipeline. A replay appends the same entries
-    again, which reads do not see (adapters/redis_store.py)."""
+    read time). A replay appends the same entries again, which reads do not see
+    (adapters/redis_store.py)."""
+    await write_appends(rt, await plan_appends(rt, items))
+
+
+async def write_appends(rt: Runtime, planned: Appends | None) -> None:
+    """All of a delivery's appends in one pipeline."""
+    if planned is None:
+        return
+    _, timelines = await rt.stores()
+    with stage("push.write"):
+        await timelines.push_lists(planned.keys, planned.sizes, planned.ids)
+
+
+async def plan_appends(rt: Runtime, items: Iterable[tuple[int, int]]) -> Appends | None:
+    """The appends that deliver (author, entry) pairs, by reading only: one Redis command reads
+    every author's count and list generation, follower lists come from the worker's cache
+    (Cassandra on a miss), and one more looks the followers up in the last-read set. Nothing is
+    written (but caches of counts and lists), so it can run while the entries are being stored."""
     pairs = list(dict.fromkeys(items))
     if not pairs:
-        return
-    cass, timelines = await rt.stores()
+        return None
+    cass, _ = await rt.stores()
     policy = rt.topology.tunables.fanout
     authors = sorted({a for a, _ in pairs})
     with stage("push.state"):
@@ -78,10 +103,9 @@ async def deliver_all(rt: Runtime, items: Iterable[tuple[int, int]]) -> None:
             keys.append(key)
             sizes.append(len(entries))
             ids += entries
-    with stage("push.write"):
-        await timelines.push_lists(keys + [timeline_key(r) for r in lists.ids(to_followers.readers).tolist()],
-                                   np.concatenate([np.array(sizes, dtype=np.int64), to_followers.sizes]),
-                                   np.concatenate([np.array(ids, dtype=np.int64), to_followers.entries]))
+    return Appends(keys + [timeline_key(r) for r in lists.ids(to_followers.readers).tolist()],
+                   np.concatenate([np.array(sizes, dtype=np.int64), to_followers.sizes]),
+                   np.concatenate([np.array(ids, dtype=np.int64), to_followers.entries]))
 
 
 async def follower_lists(rt: Runtime, lists: FollowerLists, generations: dict[int, str],
