@@ -156,12 +156,37 @@ def process_cpu_seconds() -> dict[str, float]:
         label = next((w for w in reversed(words) if w in ("api", "worker") or "CassandraDaemon" in w
                       or w.endswith("openloop.mjs") or "kafka.Kafka" in w or "KafkaRaftServer" in w), name)
         fields = stat.rsplit(")", 1)[1].split()
-        out[f"{d.name} {label.rsplit('.', 1)[-1]}"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        key = f"{d.name} {label.rsplit('.', 1)[-1]}"
+        out[key] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        if name == "java":
+            out[f"{key} JIT"] = compiler_ticks(_threads(d)) / os.sysconf("SC_CLK_TCK")
     return out
 
 
-def busiest(before: dict[str, float], after: dict[str, float], seconds: float, n: int = 8) -> dict[str, float]:
-    """The n processes that used the most CPU between two process_cpu_seconds(), in cores."""
+def _threads(proc: Path) -> list[tuple[str, int]]:
+    """(name, CPU ticks) of each of a process's threads."""
+    out = []
+    for task in (proc / "task").iterdir():
+        try:
+            comm = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out.append((comm, int(fields[11]) + int(fields[12])))
+    return out
+
+
+def compiler_ticks(threads: list[tuple[str, int]]) -> int:
+    """CPU ticks of a JVM's JIT compiler threads ("C1 CompilerThre", "C2 CompilerThre": Linux keeps
+    15 characters of a thread's name). A JVM compiles its hot code in its first tens of minutes
+    under load: 0.10-0.15 cores of 2 at 400 tweets/s in bench/fanout.py minutes after `stack up`,
+    ~0 an hour later (docs/ARCHITECTURE.md); a run's figures say how much of that it met."""
+    return sum(ticks for comm, ticks in threads if comm.startswith(("C1 CompilerThre", "C2 CompilerThre")))
+
+
+def busiest(before: dict[str, float], after: dict[str, float], seconds: float, n: int = 10) -> dict[str, float]:
+    """The n processes that used the most CPU between two process_cpu_seconds(), in cores (a JVM's
+    "pid name JIT" entry is part of its own, not beside it)."""
     used = {k: (v - before.get(k, 0.0)) / seconds for k, v in after.items()}
     return {k: round(v, 2) for k, v in sorted(used.items(), key=lambda kv: -kv[1])[:n] if v >= 0.01}
 
