@@ -171,8 +171,8 @@ def register(app: faust.App, rt: Runtime, topic: faust.TopicT, spec: TopicSpec) 
         # Truth first (the tweets with their actions and verdicts), then the caches and topics; the
         # push's reads (the authors' counts, their follower lists, who read lately) write nothing, so
         # they go beside the save. Alternating 20 s spells of one 240 s run at 500 and at 450 tweets/s
-        # (docs/ARCHITECTURE.md): batch p99 811 and 388 ms against 879 and 431 in sequence, p50 within
-        # the spread; the machine's CPU, not the round trips, bounds the rest.
+        # (docs/ARCHITECTURE.md): batch p99 811 and 388 ms against 879 and 431 with the reads after
+        # the save, p50 within the spread; the machine's CPU, not the round trips, bounds the rest.
         await side_by_side(save(), plan())
         # The tweets just judged deliverable go into home timelines from here, beside the records
         # for the other agents: the fanout agent would push them a Kafka hop later (its consumer's
